@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from ablate.data.sources import Dataset
+
+
+class IndexLoader:
+    """Batches in-memory tensors by index: one permutation per epoch and one gather per batch, no
+    per-sample Python and no worker processes. Under DDP each rank reads its own shard.
+
+    The shuffle order is a function of (seed, epoch) alone, ``epoch`` read from ``epoch_fn`` (the
+    trainer's epoch), so a run resumed from a checkpoint sees the same batches as one never stopped.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 rank: int = 0, world_size: int = 1, drop_last: bool = False, epoch_fn=lambda: 0):
+        self.x, self.y = x, y
+        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.rank, self.world_size = rank, world_size
+        self.epoch_fn = epoch_fn
+
+    def _num_rows(self) -> int:
+        n = len(self.y)
+        # training shards are cut to equal size so every rank takes the same number of steps
+        return n // self.world_size if self.shuffle else len(range(self.rank, n, self.world_size))
+
+    def __len__(self) -> int:
+        rows = self._num_rows()
+        return rows // self.batch_size if self.drop_last else -(-rows // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.y)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch_fn())
+            order = torch.randperm(n, generator=generator)[: self._num_rows() * self.world_size]
+        else:
+            order = torch.arange(n)
+        order = order[self.rank :: self.world_size].to(self.x.device)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            yield self.x[idx], self.y[idx]
+
+
+class DataModule(L.LightningDataModule):
+    """Splits one in-memory :class:`Dataset` into train/val/test (seeded) and serves
+    :class:`IndexLoader` batches, with the tensors on the accelerator when there is one."""
+
+    def __init__(self, source: Dataset, batch_size: int = 128, val_fraction: float = 0.15,
+                 test_fraction: float = 0.15, split_seed: int = 0, train_size: int | None = None,
+                 eval_batch_size: int = 1024, seed: int = 0, on_device: bool = True):
+        super().__init__()
+        self.source, self.batch_size, self.eval_batch_size = source, batch_size, eval_batch_size
+        self.seed, self.on_device = seed, on_device
+        n = len(source.y)
+        n_val, n_test = round(n * val_fraction), round(n * test_fraction)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
+        test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+        if train_size is not None:
+            train = train[:train_size]
+        self.splits = {name: (source.x[idx], source.y[idx]) for name, idx in
+                       (("train", train), ("val", val), ("test", test))}
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.source.input_shape
+
+    @property
+    def num_classes(self) -> int:
+        return self.source.num_classes
+
+    def setup(self, stage: str | None = None) -> None:
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if self.on_device and device.type != "cpu":
+            self.splits = {k: (x.to(device), y.to(device)) for k, (x, y) in self.splits.items()}
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> IndexLoader:
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+        x, y = self.splits[split]
+        return IndexLoader(x, y, batch_size, shuffle=shuffle, seed=self.seed, rank=rank, world_size=world,
+                           epoch_fn=lambda: self.trainer.current_epoch if self.trainer is not None else 0)
+
+    def train_dataloader(self) -> IndexLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> IndexLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> IndexLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)

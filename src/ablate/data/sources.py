@@ -1,0 +1,144 @@
+"""Data sources, all offline. Each returns a :class:`Dataset` in the channel-first layout of
+:mod:`ablate.nn.parts`: (F,) vectors, (C, L) signals/sequences, (C, H, W) images."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Dataset:
+    x: torch.Tensor          # float32, (N, *input_shape)
+    y: torch.Tensor          # int64 class labels, (N,)
+    num_classes: int
+    name: str
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+
+def _dataset(x, y, num_classes: int, name: str) -> Dataset:
+    return Dataset(torch.as_tensor(np.asarray(x), dtype=torch.float32),
+                   torch.as_tensor(np.asarray(y), dtype=torch.long), num_classes, name)
+
+
+def synthetic(num_samples: int = 2000, num_features: int = 20, num_classes: int = 4, informative: int = 10,
+              seed: int = 0) -> Dataset:
+    """A non-linear classification task from scikit-learn's ``make_classification`` (clusters on
+    hypercube vertices), generated in memory."""
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(n_samples=num_samples, n_features=num_features, n_informative=informative,
+                               n_redundant=0, n_classes=num_classes, n_clusters_per_class=2,
+                               class_sep=1.0, random_state=seed)
+    return _dataset(x, y, num_classes, "synthetic")
+
+
+def digits() -> Dataset:
+    """scikit-learn's bundled 8×8 handwritten digits (1797 images, 10 classes), as (1, 8, 8) in [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return _dataset(d.images[:, None] / 16.0, d.target, 10, "digits")
+
+
+@functools.lru_cache(maxsize=8)
+def _mnist1d_arrays(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    # make_dataset generates in memory; the package's get_dataset would try a download and write a pickle.
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples, args.seed = num_samples, seed
+    d = make_dataset(args)
+    return np.concatenate([d["x"], d["x_test"]]), np.concatenate([d["y"], d["y_test"]])
+
+
+def mnist1d(num_samples: int = 5000, seed: int = 42) -> Dataset:
+    """MNIST-1D (Greydanus 2020): 10 digit templates as 40-sample 1-D signals with shifts, shear and
+    noise. Returned as (1, 40) signals; MLPs flatten them, sequence models read 40 steps.
+    Generation costs ~1 s per 1000 samples, so it is cached per process."""
+    x, y = _mnist1d_arrays(int(num_samples), int(seed))
+    return _dataset(x[:, None, :], y, 10, "mnist1d")
+
+
+def recall(num_samples: int = 4000, length: int = 50, num_symbols: int = 8, seed: int = 0) -> Dataset:
+    """A long-range memory task: the first step shows one of ``num_symbols`` symbols (one-hot), the
+    next ``length - 1`` steps are noise symbols from a disjoint alphabet, and the label is the first
+    symbol. Solvable only by carrying information across the whole sequence, so accuracy vs
+    ``length`` separates plain RNNs from gated cells and attention. Chance is 1/num_symbols."""
+    rng = np.random.default_rng(seed)
+    alphabet = 2 * num_symbols                      # symbols 0..k-1 are targets, k..2k-1 are distractors
+    labels = rng.integers(0, num_symbols, num_samples)
+    steps = rng.integers(num_symbols, alphabet, (num_samples, length))
+    steps[:, 0] = labels
+    onehot = np.eye(alphabet, dtype=np.float32)[steps]           # (N, L, alphabet)
+    return _dataset(onehot.transpose(0, 2, 1), labels, num_symbols, f"recall{length}")
+
+
+def adding(num_samples: int = 4000, length: int = 50, seed: int = 0) -> Dataset:
+    """Hochreiter & Schmidhuber's adding problem as classification: each step is (value, marker); two
+    steps are marked, one in the first half; the label says whether the two marked values sum to
+    more than 1 (balanced classes, chance 50%)."""
+    rng = np.random.default_rng(seed)
+    values = rng.random((num_samples, length))
+    markers = np.zeros((num_samples, length))
+    first = rng.integers(0, length // 2, num_samples)
+    second = rng.integers(length // 2, length, num_samples)
+    rows = np.arange(num_samples)
+    markers[rows, first] = markers[rows, second] = 1.0
+    labels = (values[rows, first] + values[rows, second] > 1.0).astype(np.int64)
+    return _dataset(np.stack([values, markers], axis=1), labels, 2, f"adding{length}")
+
+
+VISION = {  # name: (torchvision class, a file it needs under root, how the folder must look, classes)
+    "mnist": ("MNIST", "MNIST/raw/train-images-idx3-ubyte",
+              "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", 10),
+    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw/train-images-idx3-ubyte",
+                      "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", 10),
+    "cifar10": ("CIFAR10", "cifar-10-batches-py/data_batch_1",
+                "cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}", 10),
+}
+
+
+def missing_vision_files(name: str, root: str) -> str | None:
+    """None when ``root`` holds data set ``name``, else a message showing the expected layout."""
+    cls_name, needed, layout, _ = VISION[name]
+    root_path = Path(root).expanduser()
+    if (root_path / needed).exists():
+        return None
+    return (f"data.source.root={str(root_path)!r} does not hold {cls_name} (no {root_path / needed}). "
+            f"Expected layout: {root_path}/{layout}. ablate never downloads: fetch it once where there is "
+            f"network (torchvision.datasets.{cls_name}(root, download=True)) and copy the folder here.")
+
+
+def vision(name: str, root: str, num_samples: int | None = None) -> Dataset:
+    """A torchvision data set read from a local ``root`` (never downloaded); train and test files are
+    pooled and re-split by the DataModule like every other source."""
+    if name not in VISION:
+        raise ValueError(f"data.source.name={name!r}; valid: {', '.join(VISION)}")
+    problem = missing_vision_files(name, root)
+    if problem:
+        raise FileNotFoundError(problem)
+    try:
+        import torchvision
+    except ImportError as e:
+        raise RuntimeError(f"data={name} needs torchvision: pip install 'ablate[vision]'") from e
+    cls_name, _, _, num_classes = VISION[name]
+    cls = getattr(torchvision.datasets, cls_name)
+    parts = [cls(str(Path(root).expanduser()), train=train, download=False) for train in (True, False)]
+    xs, ys = [], []
+    for part in parts:
+        data = torch.as_tensor(np.asarray(part.data))
+        data = data.unsqueeze(1) if data.dim() == 3 else data.permute(0, 3, 1, 2)   # (N, C, H, W)
+        xs.append(data.float() / 255.0)
+        ys.append(torch.as_tensor(np.asarray(part.targets)))
+    x, y = torch.cat(xs), torch.cat(ys).long()
+    if num_samples:
+        x, y = x[:num_samples], y[:num_samples]
+    return Dataset(x, y, num_classes, name)

@@ -1,0 +1,98 @@
+"""Callbacks every run carries: per-epoch history, divergence detection and throughput."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import lightning as L
+import torch
+
+
+def _scalars(metrics: dict) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            out[key] = float(value)
+        elif isinstance(value, (int, float)):
+            out[key] = float(value)
+    return out
+
+
+class History(L.Callback):
+    """Keeps one row per epoch of everything logged (train aggregates, validation, probes), the
+    source of the run record's ``history`` and of its final ``metrics``."""
+
+    def __init__(self):
+        self.rows: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        row = {"epoch": trainer.current_epoch, "step": trainer.global_step, **_scalars(trainer.callback_metrics)}
+        self.rows.append(row)
+
+    def state_dict(self):
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict):
+        self.rows = list(state_dict.get("rows", []))
+
+
+class Diverged(RuntimeError):
+    """Raised to stop a run whose training loss is no longer finite."""
+
+
+class Divergence(L.Callback):
+    """Stops the run as soon as the training loss is NaN or infinite (checked every ``every_n_steps``
+    steps: on a GPU each check waits for the device). The run record then says ``diverged``."""
+
+    def __init__(self, every_n_steps: int = 1):
+        self.every_n_steps = every_n_steps
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step % self.every_n_steps:
+            return
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss.detach()).all():
+            raise Diverged(f"training loss became {float(loss)} at epoch {trainer.current_epoch}, "
+                           f"step {trainer.global_step}")
+
+
+class Throughput(L.Callback):
+    """Training samples per second, validation time excluded."""
+
+    def __init__(self):
+        self.samples, self.seconds = 0, 0.0
+        self._t = None
+
+    def _start(self):
+        self._t = time.perf_counter()
+
+    def _stop(self):
+        if self._t is not None:
+            self.seconds += time.perf_counter() - self._t
+            self._t = None
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start()
+
+    def on_validation_start(self, trainer, pl_module):
+        self._stop()
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.training:
+            self._start()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._stop()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.samples += len(batch[1]) * trainer.world_size
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else math.nan
+
+    def summary(self) -> dict:
+        return {"throughput": {"samples": self.samples, "seconds": self.seconds}}

@@ -1,0 +1,402 @@
+"""Build a sweep's report: read records, aggregate, judge claims, draw, write md/html/csv/png.
+
+``analyse`` and ``compose`` are pure (records in, objects out); ``build_report`` does the I/O. Every
+file is written atomically, and the same folder always gives the same files (rows sorted, no
+timestamps, deterministic figures), so rebuilding a report is safe at any time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ablate.report import collect, figures, stats
+from ablate.report.figures import FigureOut
+from ablate.report.render import (
+    Bullets, Code, CodeBlock, Document, Fig, Heading, Para, Plain, Quote, Table, Verdict, badge,
+    to_html, to_markdown,
+)
+from ablate.report.values import fmt_level, get_value, short_names
+from ablate.results import RECORD_NAME, atomic_write_bytes, atomic_write_text, read_record, validate_record
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+RUNS_CSV = "runs.csv"
+CELLS_CSV = "cells.csv"
+FIGURES_DIR = "figures"
+_STANDARD_METRICS = ("train/loss", "val/acc", "test/acc", "val/loss")
+_MAX_TABLE_METRICS = 5
+_MAX_ERROR_CHARS = 300
+
+
+class ReportError(ValueError):
+    """The report cannot be built (no such folder, no run records); the message says why."""
+
+
+@dataclass
+class SweepReport:
+    """Everything a report shows, computed from the records alone."""
+
+    title: str
+    sweep_label: str
+    records: list[dict[str, Any]]
+    factors: list[str]
+    runs: pd.DataFrame
+    cells: pd.DataFrame
+    claims: list[stats.ClaimResult]
+    key_metrics: list[str]
+    figures: list[FigureOut] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # record files that could not be read
+
+    @property
+    def verdict(self) -> str | None:
+        """The overall verdict: the claim's, or the combination over several claims."""
+        if not self.claims:
+            return None
+        return stats.claim_verdict([c.verdict for c in self.claims])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def load_records(sweep_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every valid record below ``sweep_dir`` (sorted by path) and a note for each unreadable one.
+
+    Unlike :func:`ablate.results.load_sweep` one broken file does not stop the report; it is listed
+    in it instead. Raises :class:`ReportError` when the folder is missing or holds no valid record.
+    """
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ReportError(f"sweep folder '{sweep_dir}' does not exist (expected the folder that holds "
+                          f"<run_id>/{RECORD_NAME}, e.g. reports/<experiment>/<timestamp>)")
+    records, problems = [], []
+    for path in sorted(sweep_dir.rglob(RECORD_NAME)):
+        try:
+            records.append(validate_record(read_record(path)))
+        except (OSError, ValueError) as exc:  # JSONDecodeError and RecordError are ValueErrors
+            problems.append(f"{path.relative_to(sweep_dir).as_posix()}: {exc}")
+    if not records:
+        detail = f"; {len(problems)} record file(s) could not be read: {problems[0]}" if problems else ""
+        raise ReportError(f"no run records (<run_id>/{RECORD_NAME}) found under '{sweep_dir}'{detail}. "
+                          "Point the command at a sweep folder whose runs have finished.")
+    return records, problems
+
+
+def _sweep_label(sweep_dir: str | os.PathLike) -> str:
+    """``reports/<experiment>/<stamp>`` (or the folder's last two parts): the same text wherever
+    the command runs from, so that rebuilding gives the same report."""
+    parts = Path(os.path.abspath(sweep_dir)).parts
+    keep = 3 if len(parts) >= 3 and parts[-3] == "reports" else 2
+    return "/".join(parts[-keep:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis
+# ---------------------------------------------------------------------------------------------
+
+
+def _claim_metrics(claims: Sequence[stats.ClaimResult]) -> list[str]:
+    names: list[str] = []
+    for claim in claims:
+        if claim.plot.get("metric"):
+            names.append(str(claim.plot["metric"]))
+        names.extend(c.metric for c in claim.checks if c.metric)
+    return list(dict.fromkeys(names))
+
+
+def analyse(records: Sequence[dict[str, Any]], sweep_label: str = "", problems: Sequence[str] = (),
+            with_figures: bool = True) -> SweepReport:
+    """Aggregate the records, judge every claim they declare, and (optionally) draw the figures."""
+    records = list(records)
+    if not records:
+        raise ReportError("no run records to report on")
+    factors = collect.swept_factors(records)
+    claims = [stats.judge_claim(records, c) for c in collect.claims(records)]
+    present = set(collect.metric_names(records))
+    key_metrics = [m for m in (*_claim_metrics(claims), *_STANDARD_METRICS) if m in present]
+    key_metrics = list(dict.fromkeys(key_metrics))[:_MAX_TABLE_METRICS]
+    experiments = sorted({str(r.get("experiment")) for r in records if r.get("experiment")})
+    subject = ", ".join(experiments) or (claims[0].name if claims else sweep_label or "sweep")
+    report = SweepReport(
+        title=f"ablate report: {subject}",
+        sweep_label=sweep_label,
+        records=records,
+        factors=factors,
+        runs=collect.runs_frame(records, factors),
+        cells=collect.cells_frame(records, factors),
+        claims=claims,
+        key_metrics=key_metrics,
+        problems=list(problems),
+    )
+    if with_figures:
+        report.figures = make_figures(report)
+    return report
+
+
+def _default_x(records: Sequence[dict], factors: Sequence[str], avoid: set[str]) -> str | None:
+    for f in factors:
+        if f in avoid or f == figures.LR_KEY:
+            continue
+        if figures._is_numeric_key(records, f):
+            return f
+    return None
+
+
+def make_figures(report: SweepReport) -> list[FigureOut]:
+    """The headline figure of each claim, one per further check, training curves, gradient-norm
+    profiles and learning-rate sensitivity, each when the sweep has the data for it."""
+    records, factors = report.records, report.factors
+    out: list[FigureOut] = []
+    seen: set[tuple] = set()
+
+    def add(fig: FigureOut | None) -> None:
+        if fig is None:
+            return
+        name, i = fig.name, 2
+        while any(f.name == name for f in out):
+            name = fig.name.replace(".png", f"_{i}.png")
+            i += 1
+        out.append(FigureOut(name, fig.title, fig.caption, fig.png))
+
+    for claim in report.claims:
+        plot = claim.plot
+        for i, check in enumerate(claim.checks or [None]):
+            metric = (plot.get("metric") if i == 0 else None) or (check.metric if check else None)
+            if not metric:
+                continue
+            line = check.factor if check and check.factor else None
+            x = plot.get("x") or _default_x(records, factors, {line} if line else set())
+            key = (metric, line, x)
+            if key in seen:
+                continue
+            seen.add(key)
+            where = dict(check.where) if check else {}
+            logy = bool(plot.get("logy")) if i == 0 and "logy" in plot else bool(check and check.transform)
+            logx = bool(plot.get("logx")) if "logx" in plot else False
+            title = f"{claim.name}: {metric} vs {x}" if x else f"{claim.name}: {metric} by {line}"
+            add(figures.metric_vs_factor(
+                records, factors, metric, line, x, logx=logx, logy=logy, where=where,
+                tune=check.tune if check else None, goal=check.goal if check else "min", title=title,
+                name=f"{figures.slug(claim.name)}_{figures.slug(metric)}_vs_{figures.slug(x or line or 'all')}.png",
+            ))
+
+    if not report.claims:
+        x = _default_x(records, factors, set())
+        others = [f for f in factors if f != x]
+        for metric in report.key_metrics[:2]:
+            add(figures.metric_vs_factor(records, factors, metric, others[0] if others else None, x))
+
+    add(figures.training_curves(records, factors, figures.history_metrics(records, report.key_metrics)))
+    add(figures.grad_norm_profiles(records, factors))
+
+    if figures.LR_KEY in factors:
+        first_check = next((c for claim in report.claims for c in claim.checks if c.metric), None)
+        metric = first_check.metric if first_check else (report.key_metrics or [None])[0]
+        line = figures.lr_line_factor(factors, first_check.factor if first_check else None)
+        if metric:
+            add(figures.lr_sensitivity(records, factors, metric, line))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The document
+# ---------------------------------------------------------------------------------------------
+
+
+def _mean_cell(summary: stats.Summary) -> str:
+    if summary.n == 0:
+        return "—"
+    if summary.n == 1:
+        return f"{stats.fmt(summary.mean)} (n=1)"
+    return f"{stats.fmt(summary.mean)} ± {stats.fmt(summary.half_width, 2)}"
+
+
+def _side(label: str, s: stats.Summary) -> list:
+    if s.n == 0:
+        return [Code(label), ": no ok runs"]
+    sd = f" ± {stats.fmt(s.std, 2)}" if s.n >= 2 else ""
+    return [Code(label), f": {stats.fmt(s.mean)}{sd} (n={s.n})"]
+
+
+def _status_summary(records: Sequence[dict]) -> str:
+    counts = {s: sum(r.get("status") == s for r in records) for s in ("ok", "diverged", "failed")}
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "ok")
+
+
+def _levels_text(records: Sequence[dict], key: str) -> str:
+    return ", ".join(fmt_level(v) for v in collect.levels(records, key))
+
+
+def compose(report: SweepReport) -> Document:
+    """The report's content as a :class:`Document`, rendered to Markdown and to HTML alike."""
+    records = report.records
+    doc = Document(report.title)
+
+    # Summary
+    summary: list = []
+    if report.sweep_label:
+        summary += ["Sweep ", Code(report.sweep_label), " · "]
+    summary.append(f"**{len(records)} runs**: {_status_summary(records)}")
+    if report.factors:
+        summary.append(" · swept: ")
+        for i, f in enumerate(report.factors):
+            summary += ([", "] if i else []) + [Code(f), f" ∈ {{{_levels_text(records, f)}}}"]
+    seeds = collect.levels(records, "seed")
+    summary.append(f" · seeds: {', '.join(fmt_level(s) for s in seeds)}")
+    doc.add(Para(summary))
+    if report.verdict is not None:
+        names = ", ".join(c.name for c in report.claims)
+        doc.add(Verdict(report.verdict, f"overall verdict on {names}" if len(report.claims) == 1
+                        else f"overall verdict over {len(report.claims)} claims ({names})"))
+
+    # Claims
+    if not report.claims:
+        doc.add(Heading(2, "Claim"), Para(["These records declare no claim, so there is no verdict; "
+                                           "the measurements follow."]))
+    for claim in report.claims:
+        doc.add(Heading(2, f"Claim: {claim.name}", anchor=f"claim-{claim.name}"))
+        if claim.statement:
+            doc.add(Quote(Plain(claim.statement)))
+        doc.add(Verdict(claim.verdict, claim.reason))
+        if claim.checks:
+            rows = []
+            for i, c in enumerate(claim.checks, 1):
+                cmp = c.comparison
+                if cmp is not None and cmp.treatment.n and cmp.baseline.n:
+                    diff = stats.fmt(cmp.diff)
+                    if cmp.diff_low == cmp.diff_low:  # not NaN
+                        diff += f" [{stats.fmt(cmp.diff_low)}, {stats.fmt(cmp.diff_high)}]"
+                else:
+                    diff = "—"
+                rows.append([
+                    str(i), Plain(c.name), badge(c.verdict),
+                    _side(c.treatment_label, cmp.treatment) if cmp else "—",
+                    _side(c.baseline_label, cmp.baseline) if cmp else "—",
+                    diff,
+                    stats.fmt(cmp.p, 2) if cmp else "—",
+                    stats.fmt(cmp.g, 2) if cmp else "—",
+                ])
+            doc.add(Table(["#", "check", "verdict", "treatment (mean ± sd)", "baseline (mean ± sd)",
+                           "difference [95% CI]", "p (Welch)", "Hedges' g"], rows,
+                          numeric=[True, False, False, False, False, True, True, True]))
+        for i, c in enumerate(claim.checks, 1):
+            doc.add(Heading(3, Plain(f"Check {i}: {c.name}")))
+            doc.add(Verdict(c.verdict, Plain(c.detail())))
+            items: list[list] = [["compared: ", Plain(c.setup())], ["why: ", Plain(c.reason)]]
+            items += [["note: ", Plain(n)] for n in c.notes]
+            for side in ("treatment", "baseline"):
+                ids = c.run_ids.get(side) or []
+                if ids:
+                    parts: list = [f"{side} runs ({len(ids)}): "]
+                    for j, rid in enumerate(ids):
+                        parts += ([", "] if j else []) + [Code(rid)]
+                    items.append(parts)
+            doc.add(Bullets(items))
+
+    # Figures
+    if report.figures:
+        doc.add(Heading(2, "Figures"))
+        for f in report.figures:
+            doc.add(Fig(f))
+
+    # Cells
+    doc.add(Heading(2, "Results per cell"))
+    doc.add(Para([f"Mean ± 95% CI half-width (t-distribution, n−1 degrees of freedom) over the seeds of "
+                  f"ok runs in each cell; **ok/runs** counts the runs that finished. Every metric of every "
+                  f"cell: ", Code(CELLS_CSV), "; every run: ", Code(RUNS_CSV), "."]))
+    names = short_names(report.factors)
+    rows = []
+    for cell, members in collect.group_cells(records, report.factors):
+        ok = [r for r in members if r.get("status") == "ok"]
+        row: list = [fmt_level(v) for v in cell]
+        row.append(f"{len(ok)}/{len(members)}")
+        for metric in report.key_metrics:
+            row.append(_mean_cell(stats.summarize([collect.metric_value(r, metric) for r in ok])))
+        rows.append(row)
+    doc.add(Table([*names, "ok/runs", *report.key_metrics], rows,
+                  numeric=[False] * len(names) + [True] * (1 + len(report.key_metrics))))
+
+    # Runs that did not finish
+    bad = [r for r in collect.sort_records(records, report.factors) if r.get("status") != "ok"]
+    doc.add(Heading(2, "Runs that did not finish"))
+    if not bad:
+        doc.add(Para([f"None: all {len(records)} runs finished with status ok."]))
+    else:
+        counts = {s: sum(r.get("status") == s for r in bad) for s in ("diverged", "failed")}
+        doc.add(Para([f"**{', '.join(f'{n} {s}' for s, n in counts.items() if n)}** of {len(records)} runs. "
+                      "They are not part of any mean, interval or test above; full error text in ",
+                      Code(RUNS_CSV), "."]))
+        rows = []
+        for r in bad:
+            error = " ".join(str(r.get("error") or "").split())
+            if len(error) > _MAX_ERROR_CHARS:
+                error = error[: _MAX_ERROR_CHARS - 1] + "…"
+            rows.append([Code(str(r.get("run_id"))), r.get("status", "?"),
+                         *[fmt_level(get_value(r, f)) for f in report.factors],
+                         fmt_level(r.get("seed")), Code(error)])
+        doc.add(Table(["run", "status", *names, "seed", "error"], rows))
+    if report.problems:
+        doc.add(Heading(2, "Record files that could not be read"))
+        doc.add(Bullets([[Code(p)] for p in report.problems]))
+
+    # Reading guide
+    doc.add(Heading(2, "How to read this report"))
+    doc.add(Bullets([
+        [badge(stats.SUPPORTED), f": p < {stats.ALPHA:g} and the treatment is better in the direction the claim states."],
+        [badge(stats.NOT_SUPPORTED), f": p < {stats.ALPHA:g} and the baseline is better: the measurement contradicts the claim."],
+        [badge(stats.INCONCLUSIVE), ": the difference is within seed noise at this budget, a side has fewer than "
+         "2 ok seeds, or the check could not be evaluated (the reason is given). Not evidence against the claim."],
+        ["A claim is supported when all its checks are, not supported when any check is not, else inconclusive."],
+        ["Test: Welch's two-sided t-test (unequal variances) between the treatment's and the baseline's seeds; "
+         "the difference is treatment − baseline with its 95% Welch–Satterthwaite interval; Hedges' g is the "
+         "difference in pooled standard deviations, small-sample corrected (|g| ≈ 0.2 small, 0.8 large)."],
+        ["With ", Code("tune"), ", each side is first set to its own best value of the tuned key (best mean "
+         "over seeds) and then compared; the same seeds choose and judge, which favours both sides alike."],
+        ["Only runs with status ok enter statistics; diverged and failed runs are listed above."],
+    ]))
+    doc.add(Heading(2, "Rebuild"))
+    doc.add(CodeBlock(f"python -m ablate.report {report.sweep_label or '<sweep folder>'}"))
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, lineterminator="\n", float_format="%.10g")
+
+
+def write_report(report: SweepReport, out_dir: str | os.PathLike) -> Path:
+    """Write report.md, report.html, runs.csv, cells.csv and figures/*.png (atomically)."""
+    out_dir = Path(out_dir)
+    fig_dir = out_dir / FIGURES_DIR
+    names = {f.name for f in report.figures}
+    for f in report.figures:
+        atomic_write_bytes(fig_dir / f.name, f.png)
+    if fig_dir.is_dir():  # figures from an earlier build that this build no longer draws
+        for stale in fig_dir.glob("*.png"):
+            if stale.name not in names:
+                stale.unlink()
+    atomic_write_text(out_dir / RUNS_CSV, _csv(report.runs))
+    atomic_write_text(out_dir / CELLS_CSV, _csv(report.cells))
+    doc = compose(report)
+    rel_fig = os.path.relpath(fig_dir, out_dir).replace(os.sep, "/")
+    atomic_write_text(out_dir / REPORT_HTML, to_html(doc))
+    return atomic_write_text(out_dir / REPORT_MD, to_markdown(doc, figures_dir=rel_fig))
+
+
+def build_report(sweep_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Path:
+    """Build the report of the sweep in ``sweep_dir`` into ``out_dir`` (default: ``sweep_dir``) and
+    return the path of ``report.md``. Raises :class:`ReportError` (a ValueError) when the folder is
+    missing or holds no run record."""
+    records, problems = load_records(sweep_dir)
+    report = analyse(records, _sweep_label(sweep_dir), problems)
+    return write_report(report, sweep_dir if out_dir is None else out_dir)

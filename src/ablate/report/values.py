@@ -1,0 +1,142 @@
+"""Reading a dotted key from a run record, and comparing factor levels robustly.
+
+Override values arrive as command-line text (``"true"``, ``"8"``) while the resolved config holds
+typed values (``True``, ``8``); both must name the same level of a factor.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+_MISSING = object()
+
+
+
+
+def canonical(value: Any) -> Any:
+    """The value a factor level compares by: ``"true"`` -> True, ``"8"`` -> 8, ``"1e-3"`` -> 0.001.
+
+    Override values arrive as command-line text while the resolved config holds typed values; both
+    must name the same level. Integral floats become ints so that 8 and 8.0 print alike.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, str):
+        text = value.strip()
+        low = text.lower()
+        if low == "true":
+            return True
+        if low == "false":
+            return False
+        if low in ("null", "none", "~", ""):
+            return None
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+            return canonical(text[1:-1]) if text[1:-1].strip() else text[1:-1]
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return canonical(float(text))
+        except ValueError:
+            return text
+    return value
+
+
+def same_level(a: Any, b: Any) -> bool:
+    """True when ``a`` and ``b`` name the same factor level (True is not the number 1 here)."""
+    a, b = canonical(a), canonical(b)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+        return False
+    return a == b
+
+
+def sort_key(value: Any) -> tuple:
+    """A total order over mixed level values: None, booleans, numbers, then text."""
+    value = canonical(value)
+    if value is None:
+        return (0, 0, "")
+    if isinstance(value, bool):
+        return (1, int(value), "")
+    if isinstance(value, (int, float)):
+        return (2, value, "")
+    return (3, 0, str(value))
+
+
+def fmt_level(value: Any) -> str:
+    """How a level prints: ``true``, ``8``, ``0.001``, ``adam`` (config spelling, not Python's)."""
+    value = canonical(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _lookup(tree: Any, dotted: str) -> Any:
+    node = tree
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return _MISSING
+    return node
+
+
+def get_value(record: dict[str, Any], key: str) -> Any:
+    """The value of dotted ``key`` for a run: from the resolved config, else from its overrides.
+
+    A config *group* (``optimizer=adam``) resolves to a whole dict in the config; its level is then
+    the override text, or the group's ``name`` / ``_name_`` / ``_target_`` class name.
+    """
+    if key == "seed" and "seed" in record:
+        return canonical(record["seed"])
+    value = _lookup(record.get("config") or {}, key)
+    overrides = record.get("overrides") or {}
+    if isinstance(value, (dict, list)):
+        if key in overrides:
+            return canonical(overrides[key])
+        if isinstance(value, dict):
+            for name_key in ("name", "_name_"):
+                if isinstance(value.get(name_key), (str, int, float, bool)):
+                    return canonical(value[name_key])
+            if isinstance(value.get("_target_"), str):
+                return value["_target_"].rsplit(".", 1)[-1]
+        return str(value)
+    if value is _MISSING:
+        if key in overrides:
+            return canonical(overrides[key])
+        return None
+    return canonical(value)
+
+
+def short_names(keys: Sequence[str]) -> list[str]:
+    """``model.depth`` -> ``depth`` unless two keys would then share a name."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return [s if last.count(s) == 1 else k for s, k in zip(last, keys)]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def metric_value(record: dict[str, Any], metric: str) -> float:
+    """A final metric as a float; NaN when absent or not finite (JSON null)."""
+    value = (record.get("metrics") or {}).get(metric)
+    if not _is_number(value):
+        return float("nan")
+    return float(value)

@@ -1,0 +1,148 @@
+"""The run record: one JSON file per run, the only thing downstream code (sweeps, reports) reads.
+
+A record is a plain dict, written atomically as ``<run dir>/record.json``::
+
+    {
+      "schema": 1,
+      "run_id": "3f2a9c1d0b7e",            # hash of the job's overrides (stable across relaunches)
+      "status": "ok" | "diverged" | "failed",
+      "error": null | "text of the exception / why it diverged",
+      "experiment": "residual_depth" | null,
+      "seed": 0,
+      "overrides": {"model.depth": "32", "seed": "1"},   # the job's own overrides, key -> value text
+      "config": {...},                      # the fully resolved config (no hydra node)
+      "claim": {...} | null,                # the experiment's declared claim, copied from the config
+      "metrics": {"train/loss": 0.31, "val/acc": 0.88, "test/acc": 0.87, ...},  # final values
+      "history": [{"epoch": 0, "train/loss": 1.9, "val/loss": 1.7, "val/acc": 0.41, ...}, ...],
+      "probes": {...},                      # summaries written by the probe callbacks
+      "params": 12345,
+      "wall_time_s": 12.3,
+      "samples_per_s": 4100.0,
+      "epochs_completed": 10,
+      "batch_size": {"per_rank": 128, "world_size": 1, "effective": 128},
+      "versions": {"python": "3.11.7", "torch": "...", "lightning": "...", "ablate": "...",
+                   "git_commit": "abc123" | null},
+      "started_at": "2026-11-23T12:00:00+00:00", "finished_at": "..."
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+RECORD_NAME = "record.json"
+STATUSES = ("ok", "diverged", "failed")
+
+REQUIRED_KEYS = {
+    "schema": int,
+    "run_id": str,
+    "status": str,
+    "seed": int,
+    "overrides": dict,
+    "config": dict,
+    "metrics": dict,
+    "history": list,
+    "probes": dict,
+    "params": int,
+    "wall_time_s": (int, float),
+    "versions": dict,
+}
+
+
+class RecordError(ValueError):
+    """A run record does not follow the schema."""
+
+
+def validate_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Raise :class:`RecordError` naming the first field that breaks the schema; return the record."""
+    for key, kind in REQUIRED_KEYS.items():
+        if key not in record:
+            raise RecordError(f"run record is missing the field '{key}'")
+        if not isinstance(record[key], kind) or isinstance(record[key], bool) and kind is int:
+            raise RecordError(f"run record field '{key}' should be {kind}, got {type(record[key]).__name__}")
+    if record["status"] not in STATUSES:
+        raise RecordError(f"run record field 'status' is {record['status']!r}; valid: {', '.join(STATUSES)}")
+    if record["status"] != "ok" and not record.get("error"):
+        raise RecordError(f"a run with status '{record['status']}' must say why in 'error'")
+    return record
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN/inf: store them as null (a diverged run's last loss is typically nan)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half of one.
+
+    The temp file lives in the same folder (a rename is only atomic within one file system) and has a
+    unique name, so concurrent writers never share a temp file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Validate and atomically write ``record`` as ``run_dir/record.json``."""
+    record = _finite_or_none(record)
+    validate_record(record)
+    return atomic_write_text(Path(run_dir) / RECORD_NAME, json.dumps(record, indent=2, sort_keys=True, default=str))
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any]:
+    """Read one record; ``path`` is the JSON file or the run folder that holds it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD_NAME
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def iter_records(sweep_dir: str | os.PathLike) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Yield ``(path, record)`` for every run record below ``sweep_dir``, in a stable order."""
+    for path in sorted(Path(sweep_dir).rglob(RECORD_NAME)):
+        yield path, read_record(path)
+
+
+def load_sweep(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """All run records below ``sweep_dir`` (each validated), sorted by path."""
+    return [validate_record(record) for _, record in iter_records(sweep_dir)]

@@ -1,0 +1,205 @@
+"""One trial: check the config, build the parts, fit, test, write the run record.
+
+config → instantiate → DataModule + AblationModule(model) → Trainer(+probes) → fit/test → record.json
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+import ablate
+from ablate.module import AblationModule
+from ablate.probes import Diverged, Divergence, History, Throughput
+from ablate.results import RECORD_NAME, SCHEMA_VERSION, read_record, write_record
+from ablate.validate import ConfigError, validate
+
+log = logging.getLogger("ablate")
+# Lightning's start-up banner (devices, tips) repeats for every run of a sweep; warnings still show.
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
+
+OBJECTIVE = ("val/acc", "max")  # what a sweeper (Optuna) optimises; failed or diverged runs get the worst value
+
+
+@functools.lru_cache(maxsize=1)
+def versions() -> dict[str, Any]:
+    try:
+        git = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        commit = git.stdout.strip() if git.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"python": platform.python_version(), "torch": torch.__version__, "lightning": L.__version__,
+            "ablate": ablate.__version__, "git_commit": commit}
+
+
+def job_overrides() -> dict[str, str]:
+    """This job's own command-line and sweep overrides, ``key -> value`` (empty outside a Hydra app)."""
+    if not HydraConfig.initialized():
+        return {}
+    pairs = (o.split("=", 1) for o in HydraConfig.get().overrides.task)
+    return {key.lstrip("+~"): value for key, value in pairs}
+
+
+def _objective(metrics: dict[str, Any]) -> float:
+    metric, goal = OBJECTIVE
+    value = metrics.get(metric)
+    if value is None or not math.isfinite(value):
+        return -math.inf if goal == "max" else math.inf
+    return float(value)
+
+
+def _finished(run_dir: Path) -> dict[str, Any] | None:
+    """The record of a run that already finished (status ok), else None: such runs are not redone."""
+    path = run_dir / RECORD_NAME
+    if not path.exists():
+        return None
+    try:
+        record = read_record(path)
+    except (OSError, ValueError):
+        return None
+    return record if record.get("status") == "ok" else None
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, AblationModule]:
+    """Instantiate the data and the module from config. The model never sees Hydra: it receives its
+    input shape, class count, an activation factory and a :class:`~ablate.nn.Norm`."""
+    datamodule = instantiate(cfg.data)
+    activation = instantiate(cfg.activation)
+    model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes,
+                        activation=activation, norm=instantiate(cfg.norm))
+    instantiate(cfg.init)(model, activation)
+    module = AblationModule(model, loss=instantiate(cfg.loss), optimizer=instantiate(cfg.optimizer),
+                            scheduler=instantiate(cfg.scheduler), num_classes=datamodule.num_classes)
+    return datamodule, module
+
+
+def _logger(cfg: DictConfig, run_dir: Path):
+    if not cfg.get("logger") or "_target_" not in cfg.logger:
+        return False
+    extra = {}
+    if cfg.logger._target_.endswith("WandbLogger"):
+        experiment = cfg.get("experiment") or "ablate"
+        sweep = HydraConfig.get().sweep.dir if HydraConfig.initialized() else None
+        if cfg.logger.get("group") is None:
+            extra["group"] = f"{experiment}-{Path(sweep).name}" if sweep and _multirun() else experiment
+        extra["tags"] = [*cfg.logger.get("tags", []), experiment]
+        extra["name"] = run_dir.name
+        extra["config"] = OmegaConf.to_container(cfg, resolve=True)
+    return instantiate(cfg.logger, **extra)
+
+
+def _multirun() -> bool:
+    return HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
+
+
+def run_trial(cfg: DictConfig) -> float:
+    """Run one trial described by ``cfg`` and write ``<run_dir>/record.json``; return the objective.
+
+    A config that cannot run raises :class:`ConfigError` before anything is built or written. A run
+    that diverges or raises is recorded (``diverged`` / ``failed``) and, inside a sweep, the sweep
+    goes on; a single failed run re-raises so the command exits non-zero.
+    """
+    run_dir = Path(cfg.run_dir)
+    if done := _finished(run_dir):
+        log.info("skipping %s: already done (status ok, record %s)", run_dir, run_dir / RECORD_NAME)
+        return _objective(done["metrics"])
+    try:
+        validate(cfg)
+    except ConfigError as e:
+        print(f"ablate: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, module = build(cfg)
+
+    history, throughput = History(), Throughput()
+    callbacks = [history, Divergence(), throughput]
+    probes = [instantiate(spec) for spec in (cfg.get("probes") or {}).values()]
+    callbacks += probes
+    checkpoint_dir = run_dir / "checkpoints"
+    if cfg.get("checkpoint", True):
+        callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, save_last=True, save_top_k=0,
+                                         enable_version_counter=False))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=_logger(cfg, run_dir),
+                                     default_root_dir=str(run_dir))
+    resume = checkpoint_dir / "last.ckpt"
+    if resume.exists():
+        log.info("resuming %s from %s", run_dir, resume)
+
+    status, error, test_metrics = "ok", None, {}
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume.exists() else None)
+        results = trainer.test(module, datamodule=datamodule, verbose=False)
+        test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    except Diverged as e:
+        status, error = "diverged", str(e)
+        log.warning("%s diverged: %s", run_dir, e)
+    except Exception as e:  # noqa: BLE001 - any training fault becomes a `failed` record
+        status, error = "failed", "".join(traceback.format_exception(e))
+        log.error("%s failed: %s", run_dir, e)
+
+    metrics = {**(history.rows[-1] if history.rows else {}), **test_metrics}
+    metrics.pop("epoch", None), metrics.pop("step", None)
+    summaries: dict[str, Any] = {}
+    for callback in callbacks:
+        if hasattr(callback, "final_metrics"):
+            metrics.update(callback.final_metrics())
+        if hasattr(callback, "summary"):
+            summaries.update(callback.summary())
+    per_rank = int(cfg.data.batch_size)
+    record = {
+        "schema": SCHEMA_VERSION,
+        "run_id": run_dir.name,
+        "status": status,
+        "error": error,
+        "experiment": cfg.get("experiment"),
+        "seed": int(cfg.seed),
+        "overrides": job_overrides(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "claim": OmegaConf.to_container(cfg.claim, resolve=True) if cfg.get("claim") else None,
+        "metrics": metrics,
+        "history": history.rows,
+        "probes": summaries,
+        "params": sum(p.numel() for p in module.model.parameters()),
+        "wall_time_s": time.perf_counter() - t0,
+        "samples_per_s": throughput.samples_per_s,
+        "epochs_completed": len(history.rows),
+        "batch_size": {"per_rank": per_rank, "world_size": trainer.world_size,
+                       "effective": per_rank * trainer.world_size * trainer.accumulate_grad_batches},
+        "versions": versions(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if trainer.logger and hasattr(trainer.logger, "experiment") and type(trainer.logger).__name__ == "WandbLogger":
+        run = trainer.logger.experiment
+        record["wandb"] = {"project": run.project, "entity": run.entity, "group": run.group, "id": run.id}
+    if trainer.is_global_zero:  # under DDP only rank 0 writes
+        write_record(run_dir, record)
+        if status == "ok" and checkpoint_dir.exists():
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the record is the done marker now
+        log.info("%s: %s; %s", run_dir, status,
+                 ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k.endswith(("/acc", "/loss"))))
+    if status == "failed" and not _multirun():
+        raise RuntimeError(f"run failed: {error.strip().splitlines()[-1]}")
+    return _objective(metrics)

@@ -1,0 +1,182 @@
+"""Static checks of a composed config, run before anything is built, trained or written.
+
+Hydra already rejects unknown group choices (``activation=relux``: it lists the available ones) and
+unknown keys; this module catches values that compose fine but cannot run, and says which field,
+what was wrong and what would work.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+
+PRECISIONS = ("64", "64-true", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed", "bf16-true")
+CELLS = ("rnn", "lstm", "gru")
+POOLS = ("max", "avg", "none")
+POSITIONAL = ("sinusoidal", "learned", "none")
+GOALS = ("min", "max")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run. The message names the field(s) and the valid values."""
+
+
+def _get(cfg: DictConfig, path: str) -> Any:
+    return OmegaConf.select(cfg, path, default=None)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def config_errors(cfg: DictConfig) -> list[str]:
+    """Every problem found in ``cfg``, one message each (empty when it can run)."""
+    errors: list[str] = []
+
+    def positive_int(path: str, optional: bool = True) -> None:
+        v = _get(cfg, path)
+        if v is None and optional:
+            return
+        if not _is_int(v) or v < 1:
+            errors.append(f"{path}={v!r} is invalid: it must be an integer >= 1")
+
+    def positive_number(path: str) -> None:
+        v = _get(cfg, path)
+        if v is not None and (not _is_number(v) or v <= 0):
+            errors.append(f"{path}={v!r} is invalid: it must be a number > 0")
+
+    def in_range(path: str, low: float, high: float, high_open: bool = True) -> None:
+        v = _get(cfg, path)
+        if v is None:
+            return
+        ok = _is_number(v) and low <= v and (v < high if high_open else v <= high)
+        if not ok:
+            errors.append(f"{path}={v!r} is invalid: it must be in [{low}, {high}{')' if high_open else ']'}")
+
+    def one_of(path: str, valid: tuple[str, ...]) -> None:
+        v = _get(cfg, path)
+        if v is not None and str(v) not in valid:
+            errors.append(f"{path}={v!r} is invalid; valid values: {', '.join(valid)}")
+
+    # model
+    for key in ("depth", "width", "heads", "kernel_size", "mlp_ratio", "stem_stride"):
+        positive_int(f"model.{key}")
+    in_range("model.dropout", 0.0, 1.0)
+    one_of("model.cell", CELLS)
+    one_of("model.pool", POOLS)
+    one_of("model.positional", POSITIONAL)
+    width, heads = _get(cfg, "model.width"), _get(cfg, "model.heads")
+    if _is_int(width) and _is_int(heads) and heads >= 1 and width % heads:
+        errors.append(f"model.width={width} must be divisible by model.heads={heads} "
+                      f"(e.g. model.heads={max(h for h in range(1, heads + 1) if width % h == 0)})")
+    target, norm = _get(cfg, "model._target_"), _get(cfg, "norm.name")
+    if target and norm:
+        try:
+            family = get_class(target)
+        except Exception as e:  # noqa: BLE001 - any import failure is a config error here
+            errors.append(f"model._target_={target!r} cannot be imported: {e}")
+        else:
+            supported = getattr(family, "supported_norms", None)
+            if supported is not None and norm not in supported:
+                errors.append(f"norm={norm} is not supported by model={family.__name__.lower()}; "
+                              f"valid norms for it: {', '.join(supported)}")
+    positive_int("norm.groups")
+
+    # optimizer and schedule
+    positive_number("optimizer.lr")
+    for key in ("weight_decay", "eps"):
+        v = _get(cfg, f"optimizer.{key}")
+        if v is not None and (not _is_number(v) or v < 0):
+            errors.append(f"optimizer.{key}={v!r} is invalid: it must be a number >= 0")
+    in_range("optimizer.momentum", 0.0, 1.0)
+    in_range("scheduler.warmup_fraction", 0.0, 1.0)
+    in_range("scheduler.pct_start", 0.0, 1.0)
+    positive_int("scheduler.step_size")
+    in_range("loss.label_smoothing", 0.0, 1.0)
+
+    # data, trainer, budget
+    positive_int("data.batch_size", optional=False)
+    positive_int("data.eval_batch_size")
+    positive_int("data.train_size")
+    positive_int("data.source.num_samples")
+    positive_int("data.source.length")
+    in_range("data.val_fraction", 0.0, 1.0)
+    in_range("data.test_fraction", 0.0, 1.0)
+    val, test = _get(cfg, "data.val_fraction"), _get(cfg, "data.test_fraction")
+    if _is_number(val) and _is_number(test) and val + test >= 1:
+        errors.append(f"data.val_fraction + data.test_fraction = {val + test} leaves no training data; keep it < 1")
+    if _get(cfg, "data.source._target_") == "ablate.data.sources.vision":
+        from ablate.data.sources import VISION, missing_vision_files
+
+        name = _get(cfg, "data.source.name")
+        if name not in VISION:
+            errors.append(f"data.source.name={name!r} is invalid; valid values: {', '.join(VISION)}")
+        elif problem := missing_vision_files(name, str(_get(cfg, "data.source.root"))):
+            errors.append(problem)
+    positive_int("trainer.max_epochs", optional=False)
+    positive_int("trainer.num_nodes")
+    one_of("trainer.precision", PRECISIONS)
+    for key in ("max_epochs", "num_samples"):
+        positive_int(f"budget.{key}")
+    seed = _get(cfg, "seed")
+    if not _is_int(seed) or seed < 0:
+        errors.append(f"seed={seed!r} is invalid: it must be an integer >= 0")
+
+    # logger
+    if str(_get(cfg, "logger._target_")).endswith("WandbLogger") and _get(cfg, "logger.mode") == "online":
+        if not _wandb_key_available():
+            errors.append("logger=wandb with logger.mode=online needs a W&B API key: run `wandb login` or set "
+                          "WANDB_API_KEY; or keep logger.mode=offline (the default) and `wandb sync` later")
+    one_of("logger.mode", ("offline", "online", "disabled"))
+
+    errors += claim_errors(_get(cfg, "claim"))
+    return errors
+
+
+def _wandb_key_available() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        import netrc
+
+        hosts = netrc.netrc().hosts
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+    return any("wandb" in host for host in hosts)
+
+
+def claim_errors(claim: Any) -> list[str]:
+    """The experiment's claim block must say what to compare, or its report cannot judge it."""
+    if claim is None:
+        return []
+    if not hasattr(claim, "get"):
+        return [f"claim={claim!r} is invalid: it must be a mapping with statement and checks"]
+    errors = []
+    checks = claim.get("checks")
+    if not claim.get("statement"):
+        errors.append("claim.statement is missing: say in one sentence what the experiment tests")
+    if not checks:
+        errors.append("claim.checks is empty: list at least one {metric, goal, factor, treatment, baseline}")
+        return errors
+    for i, check in enumerate(checks):
+        for key in ("metric", "goal", "factor", "treatment", "baseline"):
+            if check.get(key) is None:
+                errors.append(f"claim.checks[{i}].{key} is missing")
+        if check.get("goal") is not None and check.get("goal") not in GOALS:
+            errors.append(f"claim.checks[{i}].goal={check.get('goal')!r} is invalid; valid values: {', '.join(GOALS)}")
+    return errors
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    """Raise :class:`ConfigError` listing every problem in ``cfg``; return it unchanged when it can run."""
+    errors = config_errors(cfg)
+    if errors:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
+    return cfg
