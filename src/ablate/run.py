@@ -133,10 +133,9 @@ def run_trial(cfg: DictConfig) -> float:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module = build(cfg)
 
-    history, throughput = History(), Throughput()
-    callbacks = [history, Divergence(), throughput]
     probes = [instantiate(spec) for spec in (cfg.get("probes") or {}).values()]
-    callbacks += probes
+    history, throughput = History(probes), Throughput()
+    callbacks = [Divergence(), throughput, *probes, history]
     checkpoint_dir = run_dir / "checkpoints"
     if cfg.get("checkpoint", True):
         callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, save_last=True, save_top_k=0,

@@ -20,16 +20,18 @@ def _scalars(metrics: dict) -> dict[str, float]:
 
 
 class History(L.Callback):
-    """Keeps one row per epoch of everything logged (train aggregates, validation, probes), the
-    source of the run record's ``history`` and of its final ``metrics``."""
+    """Keeps one row per epoch of everything logged (train aggregates, validation) and of the probes'
+    ``epoch_metrics()``: the source of the run record's ``history`` and final ``metrics``. Put it
+    after the probes in the callback list so their epoch-end values are ready."""
 
-    def __init__(self):
+    def __init__(self, probes: list | None = None):
+        self.probes = probes or []
         self.rows: list[dict[str, float]] = []
 
     def on_train_epoch_end(self, trainer, pl_module):
-        if trainer.sanity_checking:
-            return
         row = {"epoch": trainer.current_epoch, "step": trainer.global_step, **_scalars(trainer.callback_metrics)}
+        for probe in self.probes:
+            row.update(probe.epoch_metrics())
         self.rows.append(row)
 
     def state_dict(self):

@@ -20,7 +20,7 @@ from ablate.report.render import (
     Bullets, Code, CodeBlock, Document, Fig, Heading, Para, Plain, Quote, Table, Verdict, badge,
     to_html, to_markdown,
 )
-from ablate.report.values import fmt_level, get_value, short_names
+from ablate.report.values import fmt_level, get_value, is_numeric_key, short_names
 from ablate.results import RECORD_NAME, atomic_write_bytes, atomic_write_text, read_record, validate_record
 
 REPORT_MD = "report.md"
@@ -88,7 +88,7 @@ def load_records(sweep_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], li
     return records, problems
 
 
-def _sweep_label(sweep_dir: str | os.PathLike) -> str:
+def sweep_label(sweep_dir: str | os.PathLike) -> str:
     """``reports/<experiment>/<stamp>`` (or the folder's last two parts): the same text wherever
     the command runs from, so that rebuilding gives the same report."""
     parts = Path(os.path.abspath(sweep_dir)).parts
@@ -143,7 +143,7 @@ def _default_x(records: Sequence[dict], factors: Sequence[str], avoid: set[str])
     for f in factors:
         if f in avoid or f == figures.LR_KEY:
             continue
-        if figures._is_numeric_key(records, f):
+        if is_numeric_key(records, f):
             return f
     return None
 
@@ -192,7 +192,8 @@ def make_figures(report: SweepReport) -> list[FigureOut]:
         for metric in report.key_metrics[:2]:
             add(figures.metric_vs_factor(records, factors, metric, others[0] if others else None, x))
 
-    add(figures.training_curves(records, factors, figures.history_metrics(records, report.key_metrics)))
+    color_by = next((c.factor for claim in report.claims for c in claim.checks if c.factor), None)
+    add(figures.training_curves(records, factors, figures.history_metrics(records, report.key_metrics), color_by))
     add(figures.grad_norm_profiles(records, factors))
 
     if figures.LR_KEY in factors:
@@ -207,6 +208,10 @@ def make_figures(report: SweepReport) -> list[FigureOut]:
 # ---------------------------------------------------------------------------------------------
 # The document
 # ---------------------------------------------------------------------------------------------
+
+
+def _num(x: float, sig: int = 3) -> str:
+    return "—" if x != x else stats.fmt(x, sig)  # NaN: undefined (n < 2), not a number to read
 
 
 def _mean_cell(summary: stats.Summary) -> str:
@@ -279,8 +284,8 @@ def compose(report: SweepReport) -> Document:
                     _side(c.treatment_label, cmp.treatment) if cmp else "—",
                     _side(c.baseline_label, cmp.baseline) if cmp else "—",
                     diff,
-                    stats.fmt(cmp.p, 2) if cmp else "—",
-                    stats.fmt(cmp.g, 2) if cmp else "—",
+                    _num(cmp.p, 2) if cmp else "—",
+                    _num(cmp.g, 2) if cmp else "—",
                 ])
             doc.add(Table(["#", "check", "verdict", "treatment (mean ± sd)", "baseline (mean ± sd)",
                            "difference [95% CI]", "p (Welch)", "Hedges' g"], rows,
@@ -288,7 +293,9 @@ def compose(report: SweepReport) -> Document:
         for i, c in enumerate(claim.checks, 1):
             doc.add(Heading(3, Plain(f"Check {i}: {c.name}")))
             doc.add(Verdict(c.verdict, Plain(c.detail())))
-            items: list[list] = [["compared: ", Plain(c.setup())], ["why: ", Plain(c.reason)]]
+            items: list[list] = [["compared: ", Plain(c.setup())]]
+            if c.detail() == c.evidence():  # else the reason already closes the verdict line
+                items.append(["why: ", Plain(c.reason)])
             items += [["note: ", Plain(n)] for n in c.notes]
             for side in ("treatment", "baseline"):
                 ids = c.run_ids.get(side) or []
@@ -374,23 +381,40 @@ def _csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, lineterminator="\n", float_format="%.10g")
 
 
+def _readable(path: Path) -> Path:
+    """The atomic writers create files as 0600 (mkstemp); a report is meant to be shared: 0644."""
+    try:
+        os.chmod(path, 0o644)
+    except OSError:  # pragma: no cover - e.g. a file system without modes
+        pass
+    return path
+
+
+def _write_text(path: Path, text: str) -> Path:
+    return _readable(atomic_write_text(path, text))
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    return _readable(atomic_write_bytes(path, data))
+
+
 def write_report(report: SweepReport, out_dir: str | os.PathLike) -> Path:
     """Write report.md, report.html, runs.csv, cells.csv and figures/*.png (atomically)."""
     out_dir = Path(out_dir)
     fig_dir = out_dir / FIGURES_DIR
     names = {f.name for f in report.figures}
     for f in report.figures:
-        atomic_write_bytes(fig_dir / f.name, f.png)
+        _write_bytes(fig_dir / f.name, f.png)
     if fig_dir.is_dir():  # figures from an earlier build that this build no longer draws
         for stale in fig_dir.glob("*.png"):
             if stale.name not in names:
                 stale.unlink()
-    atomic_write_text(out_dir / RUNS_CSV, _csv(report.runs))
-    atomic_write_text(out_dir / CELLS_CSV, _csv(report.cells))
+    _write_text(out_dir / RUNS_CSV, _csv(report.runs))
+    _write_text(out_dir / CELLS_CSV, _csv(report.cells))
     doc = compose(report)
     rel_fig = os.path.relpath(fig_dir, out_dir).replace(os.sep, "/")
-    atomic_write_text(out_dir / REPORT_HTML, to_html(doc))
-    return atomic_write_text(out_dir / REPORT_MD, to_markdown(doc, figures_dir=rel_fig))
+    _write_text(out_dir / REPORT_HTML, to_html(doc))
+    return _write_text(out_dir / REPORT_MD, to_markdown(doc, figures_dir=rel_fig))
 
 
 def build_report(sweep_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Path:
@@ -398,5 +422,5 @@ def build_report(sweep_dir: str | os.PathLike, out_dir: str | os.PathLike | None
     return the path of ``report.md``. Raises :class:`ReportError` (a ValueError) when the folder is
     missing or holds no run record."""
     records, problems = load_records(sweep_dir)
-    report = analyse(records, _sweep_label(sweep_dir), problems)
+    report = analyse(records, sweep_label(sweep_dir), problems)
     return write_report(report, sweep_dir if out_dir is None else out_dir)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ablate.report import stats
 from ablate.report.values import (
-    _is_number, canonical, fmt_level, get_value, metric_value, same_level, short_names, sort_key,
+    _is_number, canonical, fmt_level, get_value, levels, metric_value, same_level, short_names, sort_key,
 )
 
 __all__ = [
@@ -57,16 +57,6 @@ def claim_keys(claim: dict[str, Any]) -> list[str]:
                 keys.append(str(check[field]))
         keys.extend(str(k) for k in (check.get("where") or {}))
     return list(dict.fromkeys(keys))
-
-
-def levels(records: Iterable[dict[str, Any]], key: str) -> list[Any]:
-    """The distinct values of ``key`` among ``records``, sorted."""
-    found: list[Any] = []
-    for record in records:
-        value = get_value(record, key)
-        if not any(same_level(value, f) for f in found):
-            found.append(value)
-    return sorted(found, key=sort_key)
 
 
 def swept_factors(records: Sequence[dict[str, Any]]) -> list[str]:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from ablate.report import stats
 from ablate.report.collect import cell_label, group_cells
-from ablate.report.values import fmt_level, get_value, metric_value, same_level, short_names, sort_key
+from ablate.report.values import fmt_level, is_numeric_key, levels, matching, metric_value, short_names
 
 DPI = 100
 _HISTORY_PREFERRED = ("train/loss", "val/loss", "val/acc", "train/acc")
@@ -50,64 +50,61 @@ def _colors(n: int) -> list:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _levels(records: Sequence[dict], key: str) -> list[Any]:
-    found: list[Any] = []
-    for r in records:
-        v = get_value(r, key)
-        if not any(same_level(v, f) for f in found):
-            found.append(v)
-    return sorted(found, key=sort_key)
-
-
-def _match(records: Sequence[dict], key: str, level: Any) -> list[dict]:
-    return [r for r in records if same_level(get_value(r, key), level)]
-
-
-def _is_numeric_key(records: Sequence[dict], key: str) -> bool:
-    lv = _levels(records, key)
-    return bool(lv) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in lv)
-
-
 def _ok(records: Sequence[dict]) -> list[dict]:
     return [r for r in records if r.get("status") == "ok"]
 
 
-def _mark_failures(ax, xs: Sequence[float], counts: Sequence[int], label_once: list[bool]) -> None:
-    """A red × on the top edge at each x where runs diverged or failed (they have no value to plot)."""
-    pts = [(x, c) for x, c in zip(xs, counts) if c]
-    if not pts:
-        return
-    label = None if label_once[0] else "runs diverged / failed here"
-    label_once[0] = True
-    ax.scatter([x for x, _ in pts], [0.97] * len(pts), marker="x", color="red", s=40, zorder=5,
-               transform=ax.get_xaxis_transform(), label=label, clip_on=False)
+def _mark_failures(ax, xs: Sequence[float], counts: Sequence[int], color, row: int = 0) -> bool:
+    """A × (in the line's colour, one row per line) along the top edge at each x where runs
+    diverged or failed: they have no value to plot, and leaving them out would flatter the line."""
+    pts = [x for x, c in zip(xs, counts) if c]
+    if pts:
+        ax.scatter(pts, [0.97 - 0.035 * row] * len(pts), marker="x", color=color, s=42, zorder=5,
+                   transform=ax.get_xaxis_transform(), clip_on=False)
+    return bool(pts)
+
+
+def _legend(ax, marked: bool, **kwargs) -> None:
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    if marked:
+        handles.append(Line2D([], [], marker="x", color="0.3", linestyle="none"))
+        labels.append("runs diverged / failed (top edge)")
+    if handles:
+        ax.legend(handles, labels, **kwargs)
 
 
 def _apply_where(records: Sequence[dict], where: dict[str, Any], skip: set[str]) -> list[dict]:
     rows = list(records)
     for key, level in where.items():
         if key not in skip:
-            rows = _match(rows, key, level)
+            rows = matching(rows, key, level)
     return rows
 
 
-def _best_tuned(rows: Sequence[dict], tune: str | None, metric: str, goal: str) -> list[dict]:
-    """Keep the rows at the tuning value with the best mean metric (the check's ``tune``)."""
+def _best_tuned(rows: Sequence[dict], tune: str | None, metric: str, goal: str,
+                everything: Sequence[dict] | None = None) -> tuple[list[dict], list[dict]]:
+    """The ok ``rows`` at the value of ``tune`` with the best mean metric, and those of
+    ``everything`` (all statuses) at that value; without ``tune``, the rows as they are."""
+    everything = list(rows if everything is None else everything)
     if not tune:
-        return list(rows)
+        return list(rows), everything
     best, best_mean = None, None
-    for value in _levels(rows, tune):
-        vals = np.array([metric_value(r, metric) for r in _match(rows, tune, value)])
+    for value in levels(rows, tune):
+        vals = np.array([metric_value(r, metric) for r in matching(rows, tune, value)])
         vals = vals[np.isfinite(vals)]
         if vals.size:
             m = float(vals.mean())
             if best_mean is None or (m < best_mean if goal == "min" else m > best_mean):
                 best, best_mean = value, m
-    return _match(rows, tune, best) if best_mean is not None else []
+    if best_mean is None:
+        return [], everything
+    return matching(rows, tune, best), matching(everything, tune, best)
 
 
 def _pooled(rows: Sequence[dict], fixed: set[str], factors: Sequence[str]) -> list[str]:
-    return [f for f in factors if f not in fixed and len(_levels(rows, f)) > 1]
+    return [f for f in factors if f not in fixed and len(levels(rows, f)) > 1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,22 +126,19 @@ def metric_vs_factor(records: Sequence[dict], factors: Sequence[str], metric: st
         return None
     fig = Figure(figsize=(7.5, 4.6), dpi=DPI)
     ax = fig.add_subplot()
-    marked = [False]
-    line_levels = _levels(everything, line_factor) if line_factor else [None]
+    marked = False
+    line_levels = levels(everything, line_factor) if line_factor else [None]
     colors = _colors(len(line_levels))
-    used_tune = []
-    if x and _is_numeric_key(everything, x):
-        xs_all = _levels(everything, x)
-        for color, level in zip(colors, line_levels):
-            side = _match(everything, line_factor, level) if line_factor else everything
+    if x and is_numeric_key(everything, x):
+        xs_all = levels(everything, x)
+        for row, (color, level) in enumerate(zip(colors, line_levels)):
+            side = matching(everything, line_factor, level) if line_factor else everything
             means, lo, hi, xs, fails = [], [], [], [], []
             for xv in xs_all:
-                point_all = _match(side, x, xv)
+                point_all = matching(side, x, xv)
                 if not point_all:
                     continue
-                point = _best_tuned(_ok(point_all), tune, metric, goal)
-                if tune and point:
-                    used_tune.append(get_value(point[0], tune))
+                point, point_all = _best_tuned(_ok(point_all), tune, metric, goal, point_all)
                 s = stats.summarize([metric_value(r, metric) for r in point])
                 xs.append(float(xv))
                 means.append(s.mean)
@@ -154,32 +148,35 @@ def metric_vs_factor(records: Sequence[dict], factors: Sequence[str], metric: st
             label = f"{short_names([line_factor])[0]}={fmt_level(level)}" if line_factor else metric
             ax.plot(xs, means, marker="o", color=color, label=label)
             ax.fill_between(xs, lo, hi, color=color, alpha=0.2, linewidth=0)
-            _mark_failures(ax, xs, fails, marked)
+            marked |= _mark_failures(ax, xs, fails, color, row)
         ax.set_xlabel(x + (" (log scale)" if logx else ""))
         if logx:
             ax.set_xscale("log")
+        if len(xs_all) <= 12:  # label the swept levels themselves, not 2×10⁰
+            ax.set_xticks([float(v) for v in xs_all], [fmt_level(v) for v in xs_all])
+            ax.minorticks_off()
     else:
         x = None
         positions = list(range(len(line_levels)))
         for pos, color, level in zip(positions, colors, line_levels):
-            side_all = _match(everything, line_factor, level) if line_factor else everything
-            side = _best_tuned(_ok(side_all), tune, metric, goal)
+            side_all = matching(everything, line_factor, level) if line_factor else everything
+            side, side_all = _best_tuned(_ok(side_all), tune, metric, goal, side_all)
             s = stats.summarize([metric_value(r, metric) for r in side])
             err = [[s.mean - s.ci_low], [s.ci_high - s.mean]] if s.n >= 2 else None
             ax.errorbar([pos], [s.mean], yerr=err, fmt="o", color=color, capsize=6, markersize=8)
             vals = [metric_value(r, metric) for r in side]
             ax.scatter([pos] * len(vals), vals, color=color, alpha=0.35, s=14)
-            _mark_failures(ax, [pos], [sum(r.get("status") != "ok" for r in side_all)], marked)
+            marked |= _mark_failures(ax, [pos], [sum(r.get("status") != "ok" for r in side_all)], color)
         ax.set_xticks(positions, [fmt_level(v) for v in line_levels])
         ax.set_xlabel(line_factor or "")
+    logy = logy and _all_positive(ax)  # a log axis cannot show zero or negative means
     if logy:
         ax.set_yscale("log")
     ax.set_ylabel(metric + (" (log scale)" if logy else ""))
     subject = f"{metric} vs {x}" if x else (f"{metric} by {line_factor}" if line_factor else metric)
-    ax.set_title(title or subject)
+    ax.set_title((title or subject) + (f"\n(each point at its best {tune})" if tune else ""))
     ax.grid(True, alpha=0.3, which="both")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(title=None, fontsize=9)
+    _legend(ax, marked, fontsize=9)
     caption = lead or f"Mean {metric} over seeds (ok runs) with its 95% t-interval" + (
         " (band)" if x else " (error bar; dots are single seeds)")
     if where:
@@ -211,20 +208,36 @@ def history_metrics(records: Sequence[dict], wanted: Sequence[str] = ()) -> list
     return list(dict.fromkeys(order))[:4]
 
 
-def training_curves(records: Sequence[dict], factors: Sequence[str], metrics: Sequence[str]) -> FigureOut | None:
-    """Per-epoch ``metrics`` from each run's history, mean over the seeds of each cell."""
+MAX_CELL_LINES = 16  # beyond this a legend per cell is unreadable: colour by one factor instead
+
+
+def training_curves(records: Sequence[dict], factors: Sequence[str], metrics: Sequence[str],
+                    color_by: str | None = None) -> FigureOut | None:
+    """Per-epoch ``metrics`` from each run's history, mean over the seeds of each cell. With more
+    than :data:`MAX_CELL_LINES` cells, lines are coloured by the levels of ``color_by``."""
     ok = _ok(records)
     metrics = [m for m in metrics if m]
     if not metrics or not ok:
         return None
-    groups = [(cell, members) for cell, members in group_cells(ok, factors)]
-    colors = _colors(len(groups))
+    groups = group_cells(ok, factors)
+    by_factor = color_by if len(groups) > MAX_CELL_LINES and color_by in factors else None
+    if by_factor:
+        factor_levels = levels(ok, by_factor)
+        palette = _colors(len(factor_levels))
+        index = list(factors).index(by_factor)
+        colors = [palette[next(i for i, lv in enumerate(factor_levels) if matching([m[0]], by_factor, lv))]
+                  for _, m in groups]
+        labels = [f"{short_names([by_factor])[0]}={fmt_level(cell[index])}" for cell, _ in groups]
+    else:
+        colors = _colors(len(groups))
+        labels = [cell_label(cell, factors) for cell, _ in groups]
     cols = min(2, len(metrics))
     rows = math.ceil(len(metrics) / cols)
     fig = Figure(figsize=(6.2 * cols, 3.8 * rows), dpi=DPI)
     axes = [fig.add_subplot(rows, cols, i + 1) for i in range(len(metrics))]
+    log_axes = False
     for ax, metric in zip(axes, metrics):
-        for color, (cell, members) in zip(colors, groups):
+        for color, label, (cell, members) in zip(colors, labels, groups):
             by_epoch: dict[int, list[float]] = {}
             for r in members:
                 for row in r.get("history") or []:
@@ -234,29 +247,38 @@ def training_curves(records: Sequence[dict], factors: Sequence[str], metrics: Se
             if not by_epoch:
                 continue
             epochs = sorted(by_epoch)
-            ax.plot(epochs, [np.mean(by_epoch[e]) for e in epochs], color=color,
-                    label=cell_label(cell, factors), marker="." if len(epochs) < 30 else None)
+            ax.plot(epochs, [np.mean(by_epoch[e]) for e in epochs], color=color, label=label,
+                    marker="." if len(epochs) < 30 and not by_factor else None,
+                    alpha=0.7 if by_factor else 1.0, linewidth=1.0 if by_factor else 1.5)
         ax.set_title(metric)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         if "loss" in metric and _all_positive(ax):
             ax.set_yscale("log")
+            log_axes = True
         ax.grid(True, alpha=0.3, which="both")
-    handles, labels = axes[0].get_legend_handles_labels()
-    if not handles:
+    legend: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    if not legend:
         return None
     fig.suptitle("Training curves per cell (mean over seeds)")
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
-               title=", ".join(short_names(factors)) or None)
+    title = by_factor and short_names([by_factor])[0] or ", ".join(short_names(factors)) or None
+    fig.legend(list(legend.values()), list(legend), loc="center left", bbox_to_anchor=(1.0, 0.5),
+               fontsize=8, title=title)
     fig.tight_layout()
-    caption = ("Per-epoch history of ok runs, mean over the seeds of each cell"
-               + ("; loss axes are logarithmic." if any("loss" in m for m in metrics) else "."))
+    caption = "Per-epoch history of ok runs, mean over the seeds of each cell"
+    if by_factor:
+        caption += f" ({len(groups)} cells, coloured by {by_factor})"
+    caption += "; loss axes are logarithmic." if log_axes else "."
     return FigureOut("training_curves.png", "Training curves per cell", caption, to_png(fig))
 
 
 def _all_positive(ax) -> bool:
-    ys = [y for line in ax.get_lines() for y in line.get_ydata()]
-    return bool(ys) and min(ys) > 0
+    ys = np.array([y for line in ax.get_lines() for y in line.get_ydata()], dtype=float)
+    ys = ys[np.isfinite(ys)]
+    return bool(ys.size) and float(ys.min()) > 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,7 +356,7 @@ def lr_line_factor(factors: Sequence[str], fallback: str | None = None) -> str |
 def lr_sensitivity(records: Sequence[dict], factors: Sequence[str], metric: str,
                    line_factor: str | None) -> FigureOut | None:
     """``metric`` against ``optimizer.lr`` (log x), one line per optimizer, 95% t-interval bands."""
-    if LR_KEY not in factors or not _is_numeric_key(records, LR_KEY):
+    if LR_KEY not in factors or not is_numeric_key(records, LR_KEY):
         return None
     lead = (f"Final {metric} against the learning rate (log scale), mean over the seeds of ok runs with "
             f"its 95% t-interval band, one line per {line_factor or 'sweep'}; a flat curve means the "

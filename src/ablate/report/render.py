@@ -97,7 +97,11 @@ def _md_inline(part: Inline, in_table: bool = False) -> str:
         text = str(part).replace("`", "'").replace("\r", " ").replace("\n", " ")
         text = f"`{text}`" if text else ""
     elif isinstance(part, Plain):
-        text = re.sub(r"([\\`*_\[\]<>])", r"\\\1", str(part))
+        # Escape only what Markdown would act on here, so the raw file stays readable.
+        text = re.sub(r"([\\`*])", r"\\\1", str(part))
+        text = re.sub(r"(?<![A-Za-z0-9])_", r"\\_", text)
+        text = re.sub(r"<(?=[A-Za-z/!])", r"&lt;", text)
+        text = re.sub(r"\[(?=[^\]]*\]\()", r"\\[", text)
     else:
         text = re.sub(r"\[\[(.+?)\]\]", r"**\1**", str(part))
     if in_table:

@@ -24,9 +24,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy import stats as st
 
-from ablate.report.values import (
-    canonical, fmt_level, get_value, metric_value, same_level, sort_key,
-)
+from ablate.report.values import canonical, fmt_level, levels, matching, metric_value
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
@@ -270,19 +268,6 @@ class CheckResult:
         return text
 
 
-def _rows_matching(records: Iterable[dict], key: str, level: Any) -> list[dict]:
-    return [r for r in records if same_level(get_value(r, key), level)]
-
-
-def _levels(records: Iterable[dict], key: str) -> list[Any]:
-    found: list[Any] = []
-    for r in records:
-        v = get_value(r, key)
-        if not any(same_level(v, f) for f in found):
-            found.append(v)
-    return sorted(found, key=sort_key)
-
-
 def _transformed(records: Sequence[dict], metric: str, transform: str | None) -> np.ndarray:
     values = np.array([metric_value(r, metric) for r in records], dtype=float)
     if transform == "log10":
@@ -329,7 +314,7 @@ def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha:
     rows, rows_all = ok, every
     for key, spec in result.where_spec.items():
         if isinstance(spec, str) and spec.strip().lower() in ("min", "max"):
-            numeric = [v for v in _levels(ok, key) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            numeric = [v for v in levels(ok, key) if isinstance(v, (int, float)) and not isinstance(v, bool)]
             if not numeric:
                 result.reason = f"where {key}: {spec} needs numeric levels of {key} among ok runs; found none"
                 return result
@@ -337,19 +322,19 @@ def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha:
         else:
             level = canonical(spec)
         result.where[key] = level
-        rows, rows_all = _rows_matching(rows, key, level), _rows_matching(rows_all, key, level)
+        rows, rows_all = matching(rows, key, level), matching(rows_all, key, level)
 
     sides: dict[str, list[dict]] = {}
     for side, level in (("treatment", result.treatment), ("baseline", result.baseline)):
-        side_rows = _rows_matching(rows, result.factor, level)
-        side_all = _rows_matching(rows_all, result.factor, level)
+        side_rows = matching(rows, result.factor, level)
+        side_all = matching(rows_all, result.factor, level)
         if len(side_all) > len(side_rows):
             result.notes.append(f"{side} {result.factor}={fmt_level(level)}: {_status_counts(side_all)}; "
                                 "only ok runs are compared")
         if result.tune and side_rows:
             best, best_mean = None, None
-            for value in _levels(side_rows, result.tune):
-                vals = _transformed(_rows_matching(side_rows, result.tune, value), result.metric, result.transform)
+            for value in levels(side_rows, result.tune):
+                vals = _transformed(matching(side_rows, result.tune, value), result.metric, result.transform)
                 vals = vals[np.isfinite(vals)]
                 if not vals.size:
                     continue
@@ -360,7 +345,7 @@ def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha:
                 side_rows = []
             else:
                 result.tuned[side] = best
-                side_rows = _rows_matching(side_rows, result.tune, best)
+                side_rows = matching(side_rows, result.tune, best)
         sides[side] = side_rows
 
     values = {}
@@ -378,17 +363,17 @@ def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha:
     pooled = set()
     for side_rows in sides.values():
         for key in sorted({k for r in side_rows for k in (r.get("overrides") or {})} - fixed):
-            if len(_levels(side_rows, key)) > 1:
+            if len(levels(side_rows, key)) > 1:
                 pooled.add(key)
     for key in sorted(pooled):
-        lv = _levels(sides["treatment"] + sides["baseline"], key)
+        lv = levels(sides["treatment"] + sides["baseline"], key)
         result.notes.append(f"pooled over {key} ({', '.join(fmt_level(v) for v in lv)})")
 
     result.comparison = compare(values["treatment"], values["baseline"], confidence)
     result.verdict, result.reason = decide(result.comparison, result.goal, alpha)
     for side, level in (("treatment", result.treatment), ("baseline", result.baseline)):
         if not values[side].size:
-            seen = ", ".join(fmt_level(v) for v in _levels(rows_all, result.factor)) or "none"
+            seen = ", ".join(fmt_level(v) for v in levels(rows_all, result.factor)) or "none"
             result.reason = (f"no ok run with {result.factor}={fmt_level(level)}"
                              + (f" where {', '.join(f'{k}={fmt_level(v)}' for k, v in result.where.items())}"
                                 if result.where else "")

@@ -7,20 +7,17 @@ typed values (``True``, ``8``); both must name the same level of a factor.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 _MISSING = object()
 
 
-
-
 def canonical(value: Any) -> Any:
     """The value a factor level compares by: ``"true"`` -> True, ``"8"`` -> 8, ``"1e-3"`` -> 0.001.
 
-    Override values arrive as command-line text while the resolved config holds typed values; both
-    must name the same level. Integral floats become ints so that 8 and 8.0 print alike.
+    Integral floats become ints so that 8 and 8.0 are one level and print alike.
     """
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
@@ -36,7 +33,7 @@ def canonical(value: Any) -> Any:
             return True
         if low == "false":
             return False
-        if low in ("null", "none", "~", ""):
+        if low in ("null", "~"):  # YAML's and Hydra's null; "none" is a level name (norm=none)
             return None
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
             return canonical(text[1:-1]) if text[1:-1].strip() else text[1:-1]
@@ -140,3 +137,24 @@ def metric_value(record: dict[str, Any], metric: str) -> float:
     if not _is_number(value):
         return float("nan")
     return float(value)
+
+
+def levels(records: Iterable[dict[str, Any]], key: str) -> list[Any]:
+    """The distinct values of ``key`` among ``records``, sorted."""
+    found: list[Any] = []
+    for record in records:
+        value = get_value(record, key)
+        if not any(same_level(value, f) for f in found):
+            found.append(value)
+    return sorted(found, key=sort_key)
+
+
+def matching(records: Iterable[dict[str, Any]], key: str, level: Any) -> list[dict[str, Any]]:
+    """The records whose ``key`` is at ``level``."""
+    return [r for r in records if same_level(get_value(r, key), level)]
+
+
+def is_numeric_key(records: Sequence[dict[str, Any]], key: str) -> bool:
+    """Whether every level of ``key`` is a number (booleans are not)."""
+    found = levels(records, key)
+    return bool(found) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in found)
