@@ -60,6 +60,13 @@ def job_overrides() -> dict[str, str]:
     return {key.lstrip("+~"): value for key, value in pairs}
 
 
+def group_choices() -> dict[str, str]:
+    """Which file of each config group this run used (``{"model": "resnet", "optimizer": "adam"}``)."""
+    if not HydraConfig.initialized():
+        return {}
+    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra/")}
+
+
 def _objective(metrics: dict[str, Any]) -> float:
     metric, goal = OBJECTIVE
     value = metrics.get(metric)
@@ -175,6 +182,7 @@ def run_trial(cfg: DictConfig) -> float:
         "experiment": cfg.get("experiment"),
         "seed": int(cfg.seed),
         "overrides": job_overrides(),
+        "choices": group_choices(),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "claim": OmegaConf.to_container(cfg.claim, resolve=True) if cfg.get("claim") else None,
         "metrics": metrics,
