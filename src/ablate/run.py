@@ -87,6 +87,21 @@ def _finished(run_dir: Path) -> dict[str, Any] | None:
     return record if record.get("status") == "ok" else None
 
 
+def _resumable(checkpoint: Path) -> str | None:
+    """The checkpoint a killed run left behind, if it can be read (a kill can land mid-write)."""
+    if not checkpoint.exists():
+        return None
+    try:
+        torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - unreadable for whatever reason: start the run afresh
+        log.warning("ignoring unreadable checkpoint %s (%s); starting %s from scratch", checkpoint, e,
+                    checkpoint.parent.parent)
+        checkpoint.unlink()
+        return None
+    log.info("resuming %s from %s", checkpoint.parent.parent, checkpoint)
+    return str(checkpoint)
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, AblationModule]:
     """Instantiate the data and the module from config. The model never sees Hydra: it receives its
     input shape, class count, an activation factory and a :class:`~ablate.nn.Norm`."""
@@ -149,13 +164,11 @@ def run_trial(cfg: DictConfig) -> float:
                                          enable_version_counter=False))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=_logger(cfg, run_dir),
                                      default_root_dir=str(run_dir))
-    resume = checkpoint_dir / "last.ckpt"
-    if resume.exists():
-        log.info("resuming %s from %s", run_dir, resume)
+    resume = _resumable(checkpoint_dir / "last.ckpt")
 
     status, error, test_metrics = "ok", None, {}
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume.exists() else None)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
         results = trainer.test(module, datamodule=datamodule, verbose=False)
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
     except Diverged as e:

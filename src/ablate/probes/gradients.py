@@ -72,6 +72,13 @@ class GradFlow(L.Callback):
     def summary(self) -> dict:
         return {"grad_norm": {"layers": self.layers, "init": self.init, "final": self.final}}
 
+    # kept in checkpoints, so a resumed run still reports the profile measured at its first step
+    def state_dict(self) -> dict:
+        return {"init": self.init, "final": self.final, "epoch": self.epoch}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.init, self.final, self.epoch = state_dict["init"], state_dict["final"], state_dict["epoch"]
+
 
 SATURATING = {nn.Sigmoid: lambda y: (y < 0.05) | (y > 0.95),   # σ' = σ(1-σ) < 0.048
               nn.Tanh: lambda y: y.abs() > 0.95}               # tanh' = 1 - tanh² < 0.098
@@ -143,6 +150,12 @@ class UnitStats(L.Callback):
     def summary(self) -> dict:
         return {"units": {"layers": self.layers, "init": self.init, **self.profile}}
 
+    def state_dict(self) -> dict:
+        return {"init": self.init, "epoch": self.epoch, "profile": self.profile}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.init, self.epoch, self.profile = state_dict["init"], state_dict["epoch"], state_dict["profile"]
+
 
 class UpdateRatio(L.Callback):
     """‖Δw‖ / ‖w‖ per layer and optimizer step (healthy training sits near 1e-3), sampled every
@@ -191,3 +204,9 @@ class UpdateRatio(L.Callback):
 
     def summary(self) -> dict:
         return {"update_ratio": {"layers": self.layers, "final": self.final}}
+
+    def state_dict(self) -> dict:
+        return {"final": self.final, "epoch": self.epoch}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.final, self.epoch = state_dict["final"], state_dict["epoch"]
