@@ -31,6 +31,7 @@ FIGURES_DIR = "figures"
 _STANDARD_METRICS = ("train/loss", "val/acc", "test/acc", "val/loss")
 _MAX_TABLE_METRICS = 5
 _MAX_ERROR_CHARS = 300
+_MAX_LISTED_IDS = 6
 
 
 class ReportError(ValueError):
@@ -166,8 +167,11 @@ def make_figures(report: SweepReport) -> list[FigureOut]:
 
     for claim in report.claims:
         plot = claim.plot
-        for i, check in enumerate(claim.checks or [None]):
-            metric = (plot.get("metric") if i == 0 else None) or (check.metric if check else None)
+        first = claim.checks[0] if claim.checks else None
+        # The headline (claim.plot's metric), then each check's own metric.
+        wanted = [(plot.get("metric") or (first.metric if first else None), first)]
+        wanted += [(c.metric, c) for c in claim.checks]
+        for metric, check in wanted:
             if not metric:
                 continue
             line = check.factor if check and check.factor else None
@@ -177,12 +181,16 @@ def make_figures(report: SweepReport) -> list[FigureOut]:
                 continue
             seen.add(key)
             where = dict(check.where) if check else {}
-            logy = bool(plot.get("logy")) if i == 0 and "logy" in plot else bool(check and check.transform)
+            if "logy" in plot and metric == plot.get("metric"):
+                logy = bool(plot["logy"])
+            else:
+                logy = bool(check and check.transform)
             logx = bool(plot.get("logx")) if "logx" in plot else False
             title = f"{claim.name}: {metric} vs {x}" if x else f"{claim.name}: {metric} by {line}"
             add(figures.metric_vs_factor(
                 records, factors, metric, line, x, logx=logx, logy=logy, where=where,
-                tune=check.tune if check else None, goal=check.goal if check else "min", title=title,
+                tune=check.tune if check and check.tune != x else None,  # along x each point is one value
+                goal=check.goal if check else "min", title=title,
                 name=f"{figures.slug(claim.name)}_{figures.slug(metric)}_vs_{figures.slug(x or line or 'all')}.png",
             ))
 
@@ -200,7 +208,7 @@ def make_figures(report: SweepReport) -> list[FigureOut]:
         first_check = next((c for claim in report.claims for c in claim.checks if c.metric), None)
         metric = first_check.metric if first_check else (report.key_metrics or [None])[0]
         line = figures.lr_line_factor(factors, first_check.factor if first_check else None)
-        if metric:
+        if metric and (metric, line, figures.LR_KEY) not in seen:  # else the claim's figure shows it
             add(figures.lr_sensitivity(records, factors, metric, line))
     return out
 
@@ -301,8 +309,10 @@ def compose(report: SweepReport) -> Document:
                 ids = c.run_ids.get(side) or []
                 if ids:
                     parts: list = [f"{side} runs ({len(ids)}): "]
-                    for j, rid in enumerate(ids):
+                    for j, rid in enumerate(ids[:_MAX_LISTED_IDS]):
                         parts += ([", "] if j else []) + [Code(rid)]
+                    if len(ids) > _MAX_LISTED_IDS:
+                        parts += [f" and {len(ids) - _MAX_LISTED_IDS} more (", Code(RUNS_CSV), ")"]
                     items.append(parts)
             doc.add(Bullets(items))
 

@@ -124,6 +124,17 @@ def metric_vs_factor(records: Sequence[dict], factors: Sequence[str], metric: st
     ok = _ok(everything)
     if not any(np.isfinite(metric_value(r, metric)) for r in ok):
         return None
+    # On a log axis, average in log space: a geometric mean with a multiplicative interval, the
+    # scale that log10-transformed checks are tested on (an arithmetic band would dip below zero).
+    geometric = logy and all(metric_value(r, metric) > 0 for r in ok if np.isfinite(metric_value(r, metric)))
+
+    def summary(rows: Sequence[dict]) -> stats.Summary:
+        vals = np.array([metric_value(r, metric) for r in rows], dtype=float)
+        if not geometric:
+            return stats.summarize(vals)
+        s = stats.summarize(np.log10(vals[np.isfinite(vals)]))
+        return stats.Summary(s.n, 10**s.mean, s.std, s.sem, 10**s.ci_low, 10**s.ci_high)
+
     fig = Figure(figsize=(7.5, 4.6), dpi=DPI)
     ax = fig.add_subplot()
     marked = False
@@ -139,7 +150,7 @@ def metric_vs_factor(records: Sequence[dict], factors: Sequence[str], metric: st
                 if not point_all:
                     continue
                 point, point_all = _best_tuned(_ok(point_all), tune, metric, goal, point_all)
-                s = stats.summarize([metric_value(r, metric) for r in point])
+                s = summary(point)
                 xs.append(float(xv))
                 means.append(s.mean)
                 lo.append(s.ci_low if s.n >= 2 else s.mean)
@@ -161,7 +172,7 @@ def metric_vs_factor(records: Sequence[dict], factors: Sequence[str], metric: st
         for pos, color, level in zip(positions, colors, line_levels):
             side_all = matching(everything, line_factor, level) if line_factor else everything
             side, side_all = _best_tuned(_ok(side_all), tune, metric, goal, side_all)
-            s = stats.summarize([metric_value(r, metric) for r in side])
+            s = summary(side)
             err = [[s.mean - s.ci_low], [s.ci_high - s.mean]] if s.n >= 2 else None
             ax.errorbar([pos], [s.mean], yerr=err, fmt="o", color=color, capsize=6, markersize=8)
             vals = [metric_value(r, metric) for r in side]
@@ -177,8 +188,9 @@ def metric_vs_factor(records: Sequence[dict], factors: Sequence[str], metric: st
     ax.set_title((title or subject) + (f"\n(each point at its best {tune})" if tune else ""))
     ax.grid(True, alpha=0.3, which="both")
     _legend(ax, marked, fontsize=9)
-    caption = lead or f"Mean {metric} over seeds (ok runs) with its 95% t-interval" + (
-        " (band)" if x else " (error bar; dots are single seeds)")
+    caption = lead or (f"{'Geometric mean' if geometric else 'Mean'} {metric} over seeds (ok runs) with its "
+                       f"95% t-interval{' (computed on log10)' if geometric else ''}"
+                       + (" (band)" if x else " (error bar; dots are single seeds)"))
     if where:
         shown = {k: v for k, v in where.items() if k not in skip}
         if shown:
@@ -253,7 +265,7 @@ def training_curves(records: Sequence[dict], factors: Sequence[str], metrics: Se
         ax.set_title(metric)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
-        if "loss" in metric and _all_positive(ax):
+        if ("loss" in metric or metric.startswith("grad/")) and _all_positive(ax):
             ax.set_yscale("log")
             log_axes = True
         ax.grid(True, alpha=0.3, which="both")
@@ -271,7 +283,7 @@ def training_curves(records: Sequence[dict], factors: Sequence[str], metrics: Se
     caption = "Per-epoch history of ok runs, mean over the seeds of each cell"
     if by_factor:
         caption += f" ({len(groups)} cells, coloured by {by_factor})"
-    caption += "; loss axes are logarithmic." if log_axes else "."
+    caption += "; loss and gradient axes are logarithmic." if log_axes else "."
     return FigureOut("training_curves.png", "Training curves per cell", caption, to_png(fig))
 
 

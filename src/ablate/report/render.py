@@ -167,6 +167,7 @@ blockquote { margin: 10px 0; padding: 8px 16px; border-left: 4px solid #8aa4d6; 
 table { border-collapse: collapse; margin: 10px 0 16px; font-size: 13.5px; width: auto; max-width: 100%; }
 th, td { border: 1px solid var(--line); padding: 5px 9px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; }
+td code { white-space: nowrap; word-break: normal; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr:nth-child(even) td { background: #fbfcfd; }
 figure { margin: 14px 0 24px; }

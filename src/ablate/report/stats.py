@@ -18,13 +18,16 @@ A claim is supported when every check is, not supported when any check is not, e
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 from scipy import stats as st
 
-from ablate.report.values import canonical, fmt_level, levels, matching, metric_value
+from ablate.report.values import (
+    canonical, fmt_level, get_value, levels, matching, metric_value, same_level, sort_key,
+)
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
@@ -139,11 +142,16 @@ def compare(treatment: Sequence[float], baseline: Sequence[float], confidence: f
         return Comparison(sa, sb, diff, nan, nan, nan, nan, nan, nan)
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = math.sqrt(va + vb)
-    if se == 0:  # no seed-to-seed variation on either side: the test is undefined
-        return Comparison(sa, sb, diff, nan, nan, nan, nan, nan, hedges_g(a, b))
+    scale = max(float(np.abs(a).max()), float(np.abs(b).max()))
+    if se <= 1e-10 * scale or se == 0:
+        # No seed-to-seed variation on either side (up to float rounding): the t statistic would
+        # be rounding noise divided by rounding noise, so the test (and g) is undefined.
+        return Comparison(sa, sb, diff, nan, nan, nan, nan, nan, nan)
     df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
     half = t_quantile(confidence, df) * se
-    result = st.ttest_ind(a, b, equal_var=False)
+    with warnings.catch_warnings():  # near-identical seeds: scipy's precision warning, not ours
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = st.ttest_ind(a, b, equal_var=False)
     return Comparison(sa, sb, diff, diff - half, diff + half, float(result.statistic), float(df),
                       float(result.pvalue), hedges_g(a, b))
 
@@ -197,6 +205,8 @@ class CheckResult:
     where_spec: dict[str, Any] = field(default_factory=dict)  # key -> as written (min/max/literal)
     tune: str | None = None
     tuned: dict[str, Any] = field(default_factory=dict)  # "treatment"/"baseline" -> chosen level
+    spread: str | None = None  # compare each seed's spread of the metric over this key's grid
+    spread_grid: list[Any] = field(default_factory=list)  # the levels the spread is taken over
     run_ids: dict[str, list[str]] = field(default_factory=dict)  # side -> run ids compared
     notes: list[str] = field(default_factory=list)
 
@@ -210,7 +220,8 @@ class CheckResult:
 
     @property
     def metric_label(self) -> str:
-        return f"log10({self.metric})" if self.transform == "log10" else self.metric
+        name = f"log10({self.metric})" if self.transform == "log10" else self.metric
+        return f"sd of {name} over {self.spread}" if self.spread else name
 
     def evidence(self) -> str:
         """The numbers and the test, e.g. ``a=true 0.100 ± 0.010 vs a=false 1.00 ± 0.02 (mean ± sd,
@@ -259,6 +270,9 @@ class CheckResult:
                 extra = f" ({spec})" if isinstance(spec, str) and spec.lower() in ("min", "max") else ""
                 conds.append(f"{key}={fmt_level(level)}{extra}")
             text += ", where " + ", ".join(conds)
+        if self.spread:
+            grid = ", ".join(fmt_level(v) for v in self.spread_grid) or "no common levels"
+            text += f"; per seed, the sd over the {self.spread} grid ({grid}) that both sides ran"
         if self.tune:
             if self.tuned:
                 picks = ", ".join(f"{side} at {fmt_level(v)}" for side, v in self.tuned.items())
@@ -283,6 +297,48 @@ def _status_counts(records: Iterable[dict]) -> str:
     return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs"
 
 
+def _spreads(sides: dict[str, list[dict]], result: CheckResult) -> dict[str, np.ndarray]:
+    """Per seed, the standard deviation of the metric over the levels of ``result.spread``: how
+    much the outcome depends on that setting (e.g. learning-rate sensitivity), one value per seed.
+
+    Only levels where *both* sides have an ok run enter: a grid point where one side diverged would
+    otherwise shrink that side's spread and reward the divergence. Left-out levels are noted.
+    """
+    key = result.spread
+    per_side: dict[str, dict[Any, dict[Any, float]]] = {}  # side -> seed -> level -> mean value
+    for side, rows in sides.items():
+        table: dict[Any, dict[Any, list[float]]] = {}
+        for r, v in zip(rows, _transformed(rows, result.metric, result.transform)):
+            if np.isfinite(v):
+                table.setdefault(r.get("seed"), {}).setdefault(get_value(r, key), []).append(float(v))
+        per_side[side] = {seed: {lv: float(np.mean(vs)) for lv, vs in by_level.items()}
+                          for seed, by_level in table.items()}
+    present = {side: {lv for by_level in seeds.values() for lv in by_level} for side, seeds in per_side.items()}
+    all_levels = levels([r for rows in sides.values() for r in rows], key)
+    common = [lv for lv in all_levels if all(any(same_level(lv, p) for p in present[s]) for s in sides)]
+    result.spread_grid = common
+    for lv in all_levels:
+        if lv not in common:
+            missing = [s for s in sides if not any(same_level(lv, p) for p in present[s])]
+            result.notes.append(f"{key}={fmt_level(lv)} left out of the spread: no ok run for "
+                                f"{' and '.join(missing)}")
+    values: dict[str, np.ndarray] = {}
+    for side, seeds in per_side.items():
+        spreads, ids = [], []
+        for seed in sorted(seeds, key=sort_key):
+            vals = [v for lv, v in seeds[seed].items() if any(same_level(lv, c) for c in common)]
+            if len(vals) >= 2:
+                spreads.append(float(np.std(vals, ddof=1)))
+            else:
+                result.notes.append(f"{side} seed {fmt_level(seed)}: fewer than 2 grid values, no spread")
+        for r in sides[side]:
+            if any(same_level(get_value(r, key), c) for c in common):
+                ids.append(str(r.get("run_id")))
+        values[side] = np.asarray(spreads, dtype=float)
+        result.run_ids[side] = ids
+    return values
+
+
 def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha: float = ALPHA,
                 confidence: float = CONFIDENCE) -> CheckResult:
     """Evaluate one check of a claim over a sweep's records (any status; only ``ok`` runs count)."""
@@ -297,6 +353,7 @@ def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha:
         baseline=canonical(check.get("baseline")), verdict=INCONCLUSIVE, reason="",
         transform=_TRANSFORMS.get(str(transform_text).lower() if transform_text is not None else None, transform_text),
         tune=str(check["tune"]) if check.get("tune") else None,
+        spread=str(check["spread"]) if check.get("spread") else None,
         where_spec=dict(check.get("where") or {}),
     )
     if missing:
@@ -307,6 +364,9 @@ def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha:
         return result
     if result.transform not in (None, "log10"):
         result.reason = f"the check's transform is {transform_text!r}; valid: log10"
+        return result
+    if result.tune and result.spread:
+        result.reason = "the check is malformed: 'tune' and 'spread' cannot be combined"
         return result
 
     every = list(records)
@@ -348,8 +408,12 @@ def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha:
                 side_rows = matching(side_rows, result.tune, best)
         sides[side] = side_rows
 
-    values = {}
+    values: dict[str, np.ndarray] = {}
+    if result.spread:
+        values = _spreads(sides, result)
     for side, side_rows in sides.items():
+        if result.spread:
+            continue
         vals = _transformed(side_rows, result.metric, result.transform)
         dropped = int((~np.isfinite(vals)).sum())
         if dropped:
@@ -359,7 +423,7 @@ def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha:
         result.run_ids[side] = [str(r.get("run_id")) for r, v in zip(side_rows, vals) if np.isfinite(v)]
 
     # Other keys that vary inside a side are pooled into its seeds: say so.
-    fixed = {result.factor, "seed", *(result.where), *([result.tune] if result.tune else [])}
+    fixed = {result.factor, "seed", *(result.where), *(k for k in (result.tune, result.spread) if k)}
     pooled = set()
     for side_rows in sides.values():
         for key in sorted({k for r in side_rows for k in (r.get("overrides") or {})} - fixed):

@@ -95,30 +95,30 @@ def _lookup(tree: Any, dotted: str) -> Any:
 
 
 def get_value(record: dict[str, Any], key: str) -> Any:
-    """The value of dotted ``key`` for a run: from the resolved config, else from its overrides.
+    """The value of dotted ``key`` for a run: from the resolved config, else from the run's config
+    group choices (``record["choices"]``), else from its overrides.
 
     A config *group* (``optimizer=adam``) resolves to a whole dict in the config; its level is then
-    the override text, or the group's ``name`` / ``_name_`` / ``_target_`` class name.
+    the group choice or the override text (``adam``), or the node's ``name`` / ``_target_``.
     """
     if key == "seed" and "seed" in record:
         return canonical(record["seed"])
     value = _lookup(record.get("config") or {}, key)
-    overrides = record.get("overrides") or {}
-    if isinstance(value, (dict, list)):
-        if key in overrides:
-            return canonical(overrides[key])
-        if isinstance(value, dict):
-            for name_key in ("name", "_name_"):
-                if isinstance(value.get(name_key), (str, int, float, bool)):
-                    return canonical(value[name_key])
-            if isinstance(value.get("_target_"), str):
-                return value["_target_"].rsplit(".", 1)[-1]
-        return str(value)
+    if value is not _MISSING and not isinstance(value, (dict, list)):
+        return canonical(value)
+    for source in ("choices", "overrides"):
+        named = record.get(source) or {}
+        if isinstance(named, dict) and key in named and not isinstance(named[key], (dict, list)):
+            return canonical(named[key])
+    if isinstance(value, dict):
+        for name_key in ("name", "_name_"):
+            if isinstance(value.get(name_key), (str, int, float, bool)):
+                return canonical(value[name_key])
+        if isinstance(value.get("_target_"), str):
+            return value["_target_"].rsplit(".", 1)[-1]
     if value is _MISSING:
-        if key in overrides:
-            return canonical(overrides[key])
         return None
-    return canonical(value)
+    return str(value)
 
 
 def short_names(keys: Sequence[str]) -> list[str]:
