@@ -56,8 +56,11 @@ def job_overrides() -> dict[str, str]:
     """This job's own command-line and sweep overrides, ``key -> value`` (empty outside a Hydra app)."""
     if not HydraConfig.initialized():
         return {}
-    pairs = (o.split("=", 1) for o in HydraConfig.get().overrides.task)
-    return {key.lstrip("+~"): value for key, value in pairs}
+    out = {}
+    for override in HydraConfig.get().overrides.task:
+        key, _, value = override.partition("=")
+        out[key.lstrip("+~")] = value if value or not key.startswith("~") else None  # ~key deletes it
+    return out
 
 
 def group_choices() -> dict[str, str]:
@@ -160,7 +163,8 @@ def run_trial(cfg: DictConfig) -> float:
     callbacks = [Divergence(), throughput, *probes, history]
     checkpoint_dir = run_dir / "checkpoints"
     if cfg.get("checkpoint", True):
-        callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, save_last=True, save_top_k=0,
+        # one file, overwritten every epoch (save_last alone never writes without a top-k save)
+        callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="last", save_top_k=1,
                                          enable_version_counter=False))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=_logger(cfg, run_dir),
                                      default_root_dir=str(run_dir))

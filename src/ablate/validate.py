@@ -107,7 +107,10 @@ def config_errors(cfg: DictConfig) -> list[str]:
     positive_int("data.train_size")
     positive_int("data.source.num_samples")
     positive_int("data.source.length")
-    in_range("data.val_fraction", 0.0, 1.0)
+    v = _get(cfg, "data.val_fraction")
+    if v is not None and (not _is_number(v) or not 0 < v < 1):
+        errors.append(f"data.val_fraction={v!r} is invalid: it must be in (0, 1); validation accuracy is "
+                      "what sweeps optimise and reports compare")
     in_range("data.test_fraction", 0.0, 1.0)
     val, test = _get(cfg, "data.val_fraction"), _get(cfg, "data.test_fraction")
     if _is_number(val) and _is_number(test) and val + test >= 1:

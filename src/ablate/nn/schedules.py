@@ -41,7 +41,10 @@ def warmup_cosine(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, 
 
 def onecycle(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, pct_start: float = 0.3,
              div_factor: float = 25.0) -> dict:
-    """Smith's one-cycle policy peaking at the optimizer's configured rate."""
+    """Smith's one-cycle policy peaking at the optimizer's configured rate. Momentum (Adam's beta1) is
+    cycled only where the optimizer uses it: a momentum-free optimizer (plain SGD, RMSprop with
+    momentum 0) stays momentum-free, as its config says."""
     max_lr = [g["lr"] for g in optimizer.param_groups]
+    cycle_momentum = "betas" in optimizer.defaults or bool(optimizer.defaults.get("momentum"))
     return {"scheduler": OneCycleLR(optimizer, max_lr=max_lr, total_steps=max(total_steps, 1), pct_start=pct_start,
-                                    div_factor=div_factor), "interval": "step"}
+                                    div_factor=div_factor, cycle_momentum=cycle_momentum), "interval": "step"}
