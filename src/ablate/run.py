@@ -154,6 +154,8 @@ def run_trial(cfg: DictConfig) -> float:
         print(f"ablate: {e}", file=sys.stderr)
         raise SystemExit(2) from None
 
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module = build(cfg)
@@ -212,6 +214,7 @@ def run_trial(cfg: DictConfig) -> float:
         "batch_size": {"per_rank": per_rank, "world_size": trainer.world_size,
                        "effective": per_rank * trainer.world_size * trainer.accumulate_grad_batches},
         "versions": versions(),
+        "threads": torch.get_num_threads(),
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -128,6 +128,7 @@ def config_errors(cfg: DictConfig) -> list[str]:
     one_of("trainer.precision", PRECISIONS)
     for key in ("max_epochs", "num_samples"):
         positive_int(f"budget.{key}")
+    positive_int("threads")
     seed = _get(cfg, "seed")
     if not _is_int(seed) or seed < 0:
         errors.append(f"seed={seed!r} is invalid: it must be an integer >= 0")
