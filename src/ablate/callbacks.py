@@ -23,7 +23,8 @@ def _job_configs(config: DictConfig):
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     params = config.hydra.sweeper.get("params") or {}
-    overrides = list(config.hydra.overrides.task) + [f"{k}={v}" for k, v in params.items()]
+    # the same order as Hydra's BasicSweeper: sweeper params first, the command line wins
+    overrides = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
     parsed = OverridesParser.create().parse_overrides(overrides)
     for batch in BasicSweeper.split_arguments(parsed, max_batch_size=None):
         for job in batch:

@@ -147,6 +147,7 @@ def run_trial(cfg: DictConfig) -> float:
     run_dir = Path(cfg.run_dir)
     if done := _finished(run_dir):
         log.info("skipping %s: already done (status ok, record %s)", run_dir, run_dir / RECORD_NAME)
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # a kill between record and clean-up
         return _objective(done["metrics"])
     try:
         validate(cfg)

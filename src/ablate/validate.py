@@ -65,6 +65,16 @@ def config_errors(cfg: DictConfig) -> list[str]:
         if v is not None and str(v) not in valid:
             errors.append(f"{path}={v!r} is invalid; valid values: {', '.join(valid)}")
 
+    for path in ("model.residual", "model.pre_ln", "trainer.deterministic", "trainer.benchmark", "checkpoint",
+                 "report"):
+        v = _get(cfg, path)
+        if v is not None and not isinstance(v, bool):
+            errors.append(f"{path}={v!r} is invalid; valid values: true, false")
+    devices = _get(cfg, "trainer.devices")
+    if devices is not None and not (devices == "auto" or devices == -1 or (_is_int(devices) and devices >= 1)
+                                    or (OmegaConf.is_list(devices) and len(devices) > 0)):
+        errors.append(f"trainer.devices={devices!r} is invalid: an integer >= 1, -1 (all), 'auto', or a list of ids")
+
     # model
     for key in ("depth", "width", "heads", "kernel_size", "mlp_ratio", "stem_stride"):
         positive_int(f"model.{key}")

@@ -151,10 +151,11 @@ class UnitStats(L.Callback):
         return {"units": {"layers": self.layers, "init": self.init, **self.profile}}
 
     def state_dict(self) -> dict:
-        return {"init": self.init, "epoch": self.epoch, "profile": self.profile}
+        return {"init": self.init, "epoch": self.epoch, "profile": self.profile, "layers": self.layers}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.init, self.epoch, self.profile = state_dict["init"], state_dict["epoch"], state_dict["profile"]
+        self.layers = state_dict.get("layers", [])
 
 
 class UpdateRatio(L.Callback):

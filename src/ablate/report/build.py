@@ -351,13 +351,16 @@ def compose(report: SweepReport) -> Document:
                       Code(RUNS_CSV), "."]))
         rows = []
         for r in bad:
-            error = " ".join(str(r.get("error") or "").split())
+            error = str(r.get("error") or "").strip()
+            if error.startswith("Traceback"):  # the exception and its message, not the call stack
+                error = error.splitlines()[-1]
+            error = " ".join(error.split())
             if len(error) > _MAX_ERROR_CHARS:
                 error = error[: _MAX_ERROR_CHARS - 1] + "…"
+            seed = [] if "seed" in report.factors else [fmt_level(r.get("seed"))]
             rows.append([Code(str(r.get("run_id"))), r.get("status", "?"),
-                         *[fmt_level(get_value(r, f)) for f in report.factors],
-                         fmt_level(r.get("seed")), Code(error)])
-        doc.add(Table(["run", "status", *names, "seed", "error"], rows))
+                         *[fmt_level(get_value(r, f)) for f in report.factors], *seed, Code(error)])
+        doc.add(Table(["run", "status", *names, *([] if "seed" in report.factors else ["seed"]), "error"], rows))
     if report.problems:
         doc.add(Heading(2, "Record files that could not be read"))
         doc.add(Bullets([[Code(p)] for p in report.problems]))
