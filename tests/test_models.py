@@ -163,8 +163,8 @@ def test_vector_inputs(family):
 def test_cnn_1d_on_signals():
     model, _ = build("cnn")
     assert any(isinstance(m, nn.Conv1d) for m in model.modules())
-    # 40 -> 20 -> 10 -> 5 after three poolings of 32 channels
-    assert model.head[-1].in_features == 32 * 5
+    # 40 -> 20 -> 10 -> 5 after three poolings of the 64 channels of conf/model/cnn.yaml
+    assert model.head[-1].in_features == 64 * 5
 
 
 def test_transformer_variants():
