@@ -284,10 +284,6 @@ def test_sigkill_after_training_relaunch_skips_done_and_resumes_the_rest(killed_
     assert _temp_files(k["sweep"]) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG probes: Throughput has no state_dict (a resumed run counts only the samples it trained itself: "
-    "0 after a resume from the final checkpoint, so samples_per_s is null) and UnitStats.state_dict omits "
-    "`layers` (probes.units.layers is [] after such a resume)"))
 def test_resumed_run_keeps_probe_summaries_and_throughput(killed_after_training):
     k = killed_after_training
     for name, record in _records(k["sweep"]).items():
@@ -391,10 +387,6 @@ def test_report_says_why_each_failed_run_failed(faulty_sweep):
         assert "RuntimeError: injected fault: boom at epoch 0 (seed=1)" in row, row
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG probes/history.py History.on_train_epoch_end calls probe.epoch_metrics() on every probe, though "
-    "ablate.probes documents it as optional ('A probe may expose epoch_metrics()'): any plain Lightning "
-    "callback given as a probe makes every run fail with AttributeError"))
 def test_a_plain_lightning_callback_can_be_a_probe(compose_cfg, tmp_path):
     cfg = compose_cfg(["budget=smoke", "logger=none", "+probes.timer._target_=lightning.pytorch.callbacks.Timer"])
     run_trial(cfg)
