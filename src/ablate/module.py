@@ -2,29 +2,106 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import os
+import pickle
+import tempfile
+from typing import Any, Callable
 
 import lightning as L
 import torch
+from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 from torch import nn
-from torchmetrics import MeanMetric
-from torchmetrics.classification import MulticlassAccuracy
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torchmetrics import Metric
+
+
+class MeanValue(Metric):
+    """Weighted mean of per-batch values (``update(value, weight)``), summed over ranks under DDP.
+
+    What torchmetrics' ``MeanMetric`` computes, minus its per-call input checks: those cost ~3x this
+    update, and its NaN check waits for the GPU at every step. A NaN value makes the mean NaN (it is
+    not dropped), so a loss that went NaN shows as NaN.
+    """
+
+    full_state_update = False
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.add_state("total", default=torch.zeros(()), dist_reduce_fx="sum")
+        self.add_state("weight", default=torch.zeros(()), dist_reduce_fx="sum")
+
+    def update(self, value: torch.Tensor, weight: int | float = 1) -> None:
+        self.total.add_(value.detach().to(self.total.dtype) * weight)
+        self.weight.add_(weight)
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.weight
+
+
+class Accuracy(MeanValue):
+    """Share of samples whose highest-scoring class is the target: multiclass micro accuracy (what
+    ``MulticlassAccuracy(average="micro")`` computes for ``(N, C, ...)`` scores), summed over ranks."""
+
+    def update(self, scores: torch.Tensor, target: torch.Tensor) -> None:  # type: ignore[override]
+        self.total.add_((scores.detach().argmax(dim=1) == target).sum())
+        self.weight.add_(target.numel())
 
 
 class AblationModule(L.LightningModule):
     """Wraps any family with a loss, accuracy (torchmetrics, synced under DDP), and the optimizer and
-    schedule built from config (``optimizer`` and ``scheduler`` are partials awaiting their inputs)."""
+    schedule built from config (``optimizer`` and ``scheduler`` are partials awaiting their inputs).
+
+    ``compile``: ``True`` (or a dict of :func:`torch.compile` options, e.g. ``{"mode": "max-autotune"}``)
+    compiles the model in place (``nn.Module.compile``: parameter names and checkpoints unchanged) when
+    the trainer sets it up. Worth it on a GPU for the larger families; compiling costs seconds to
+    minutes up front, so small CPU runs get slower.
+    """
 
     def __init__(self, model: nn.Module, loss: nn.Module, optimizer: Callable, scheduler: Callable | None,
-                 num_classes: int):
+                 num_classes: int, compile: bool | dict = False):
         super().__init__()
         self.model, self.loss = model, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.compile_options = (dict(compile) if isinstance(compile, dict) else {}) if compile else None
         # keyed "<split>_loss" / "<split>_acc" ("train" alone would clash with nn.Module.train)
         self.metrics = nn.ModuleDict()
         for split in ("train", "val", "test"):
-            self.metrics[f"{split}_loss"] = MeanMetric()
-            self.metrics[f"{split}_acc"] = MulticlassAccuracy(num_classes, average="micro")
+            self.metrics[f"{split}_loss"] = MeanValue()
+            self.metrics[f"{split}_acc"] = Accuracy()
+        self._log_pending: set[str] = set()
+        self._force_automatic = False
+
+    @property
+    def automatic_optimization(self) -> bool:
+        """False (the fast path: :meth:`training_step` steps the optimizer itself, through Lightning's
+        manual optimization) unless the run needs Lightning's automatic loop: gradient clipping,
+        gradient accumulation or a ReduceLROnPlateau schedule, or it was set to True.
+
+        Both do the same ``zero_grad`` → backward → ``step`` with the same hooks for the probes
+        (``on_before/after_backward``, ``on_before_optimizer_step``), precision plugin (loss scaling
+        for 16-mixed), DDP gradient sync and scheduler steps; the automatic loop's closure and its
+        extra hook calls cost ~0.5 ms a step on a CPU, 10-15% of a small model's step.
+        """
+        trainer = self._trainer
+        if getattr(self, "_force_automatic", False) or trainer is None:
+            return True
+        return bool(trainer.gradient_clip_val) or trainer.accumulate_grad_batches != 1
+
+    @automatic_optimization.setter
+    def automatic_optimization(self, automatic: bool) -> None:
+        self._force_automatic = bool(automatic)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets `_current_fx_name` before and after every hook, ~40 times a training step;
+        # nn.Module.__setattr__'s Parameter/Module/buffer checks make that ~5% of a small model's step.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def configure_model(self) -> None:
+        if self.compile_options is not None and not getattr(self.model, "_compiled_call_impl", None):
+            self.model.compile(**self.compile_options)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -33,16 +110,53 @@ class AblationModule(L.LightningModule):
         x, y = batch
         logits = self.model(x)
         loss = self.loss(logits, y)
-        # Metric objects are updated per step and logged once per epoch (their compute syncs ranks).
+        # Metric objects are updated every step and computed once per epoch (their compute syncs the
+        # ranks under DDP). They are handed to `self.log` once per epoch, at its first step: Lightning
+        # keeps the reference and computes, logs and resets the metric when the epoch ends. (Each
+        # `self.log` call costs about as much as a small model's whole step.)
         loss_metric, acc_metric = self.metrics[f"{split}_loss"], self.metrics[f"{split}_acc"]
-        loss_metric.update(loss.detach(), len(y))
-        acc_metric.update(logits.detach(), y)
-        self.log(f"{split}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=split != "test")
-        self.log(f"{split}/acc", acc_metric, on_step=False, on_epoch=True, prog_bar=split == "val")
+        loss_metric.update(loss, len(y))
+        acc_metric.update(logits, y)
+        if split in self._log_pending:
+            self._log_pending.discard(split)
+            self.log(f"{split}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=split != "test")
+            self.log(f"{split}/acc", acc_metric, on_step=False, on_epoch=True, prog_bar=split == "val")
         return loss
 
+    # each loop's epoch (every validation run included) logs its metric objects at its first step
+    def on_train_epoch_start(self) -> None:
+        self._log_pending.add("train")
+
+    def on_validation_epoch_start(self) -> None:
+        self._log_pending.add("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._log_pending.add("test")
+
     def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
+        loss = self._step(batch, "train")
+        if not self.automatic_optimization:
+            optimizer = self.optimizers()
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+            self._step_schedulers(batch_idx)
+        return loss
+
+    def _step_schedulers(self, batch_idx: int) -> None:
+        """What Lightning's automatic loop does after each step: step-interval schedules every
+        ``frequency`` batches, epoch-interval ones after the epoch's last batch."""
+        trainer = self.trainer
+        last_batch = trainer.is_last_batch or batch_idx + 1 >= trainer.num_training_batches
+        for config in trainer.lr_scheduler_configs:
+            if config.interval == "step":
+                index = batch_idx + 1
+            elif config.interval == "epoch" and last_batch:
+                index = trainer.current_epoch + 1
+            else:
+                continue
+            if index % config.frequency == 0:
+                self.lr_scheduler_step(config.scheduler, None)
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")
@@ -57,4 +171,75 @@ class AblationModule(L.LightningModule):
         total = int(self.trainer.estimated_stepping_batches)
         per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
         scheduler = self.scheduler_factory(optimizer, total_steps=total, steps_per_epoch=per_epoch)
+        if isinstance(scheduler.get("scheduler") if isinstance(scheduler, dict) else scheduler, ReduceLROnPlateau):
+            self._force_automatic = True       # stepped on a monitored metric: Lightning's loop does that
         return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+def keep_callback_state(trainer: L.Trainer) -> L.Trainer:
+    """Make rank 0's callback state come back from spawned workers (``strategy=ddp_spawn``, ``ddp_fork``,
+    ``ddp_notebook``); a no-op for every other strategy. Returns ``trainer``.
+
+    Under those strategies ``fit`` and ``test`` run in worker processes, and Lightning sends back only
+    the weights, the trainer state and ``callback_metrics``: the callbacks of the calling process
+    (History, Throughput, the probes: everything the run record is made of) would stay empty.
+    """
+    launcher = getattr(trainer.strategy, "launcher", None)
+    if isinstance(launcher, _MultiProcessingLauncher) and not isinstance(launcher, _CallbackStateLauncher):
+        launcher.__class__ = _CallbackStateLauncher
+    return trainer
+
+
+def _is_plain(value: Any) -> bool:
+    """Data worth carrying back: not a reference to a callback, module, parameter or trainer, nor a
+    function or method (Lightning binds ``callback.log`` to the module's)."""
+    if callable(value) or isinstance(value, (L.Callback, nn.Module, nn.Parameter, L.Trainer,
+                                             L.LightningDataModule)):
+        return False
+    if isinstance(value, (list, tuple, set)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_plain(k) and _is_plain(v) for k, v in value.items())
+    return True
+
+
+def _callback_state(callback: L.Callback) -> dict[str, Any]:
+    state = {}
+    for key, value in vars(callback).items():
+        if not _is_plain(value):
+            continue
+        try:
+            pickle.dumps(value)
+        except Exception:  # noqa: BLE001 - locks, file handles, ...: they stay as they are in this process
+            continue
+        state[key] = value
+    return state
+
+
+class _CallbackStateLauncher(_MultiProcessingLauncher):
+    """Lightning's spawn/fork launcher, also carrying each callback's plain attributes from rank 0 back
+    to the main process. They travel in a temporary file, as Lightning's weights do: the result queue
+    is a pipe that rank 0 fills before the main process reads it, so a payload over the pipe's buffer
+    (64 KiB) would deadlock."""
+
+    def get_extra_results(self, trainer: L.Trainer) -> dict[str, Any]:
+        extra = super().get_extra_results(trainer)
+        fd, path = tempfile.mkstemp(prefix="ablate-callbacks-", suffix=".pkl")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump([_callback_state(cb) for cb in trainer.callbacks], f)
+        extra["ablate_callback_states"] = path
+        return extra
+
+    def update_main_process_results(self, trainer: L.Trainer, extra: dict[str, Any]) -> None:
+        super().update_main_process_results(trainer, extra)
+        path = extra.get("ablate_callback_states")
+        if path is None:
+            return
+        try:
+            with open(path, "rb") as f:
+                states = pickle.load(f)  # written just now by our own rank 0
+        finally:
+            os.unlink(path)
+        # the workers' trainer is a pickled copy of this one: same callbacks, same order
+        for callback, state in zip(trainer.callbacks, states):
+            vars(callback).update(state)

@@ -1,0 +1,370 @@
+"""``python -m ablate.bench``: what training through ablate costs over a hand-written PyTorch loop, and
+what ``hydra/launcher=joblib`` gains on a sweep.
+
+**Fit time.** Both contenders train the default trial (``model=mlp``: depth 3, width 256, ReLU;
+MNIST-1D; batch 128; Adam, lr 1e-3; ``budget=quick``: 20 epochs of 3,500 samples = 560 steps) in
+this process, alternating (ablate first in even repeats, raw first in odd ones, after one untimed
+warm-up of each), with the same intra-op thread count (``--threads``, default 1).
+
+* **ablate** is :func:`ablate.run.run_trial` on the composed config: exactly what
+  ``python -m ablate budget=quick`` runs after Hydra has composed the config (the config check,
+  seeding, building, the Trainer from ``conf/trainer`` with the callbacks and CSV logger of every run,
+  the per-epoch ``last.ckpt``, the test pass and the record), minus process start-up. What differs
+  from a bare ``python -m ablate``: ``run_dir`` is a temporary folder, torch uses ``--threads``
+  intra-op threads (as the raw loop does), and the progress bar is off (``budget.progress_bar=false``:
+  a display, not training; ``--progress-bar`` turns it back on: Lightning's TQDM bar redraws at every
+  step, ~1-2 ms a step here, see the README). Its *fit time* is the wall time of ``Trainer.fit``
+  (timed by wrapping it for the duration of the bench).
+* **raw** is the loop one would write by hand for the same job, on the same data tensors and the same
+  model (built by :func:`ablate.run.build` from the same seed, so both start from identical weights and
+  see identical batches: their final losses agree, which the bench prints as a check): per epoch one
+  shuffle and a gather per batch, forward, loss, ``zero_grad``, backward, Adam step; the loss checked
+  for NaN/inf at every step (as ablate's Divergence callback does); training loss and accuracy
+  accumulated on the device; a validation pass (loss and accuracy); a CSV row; and a resumable
+  checkpoint (model + optimizer + epoch, written atomically), as ablate's ``last.ckpt`` is. Its fit time
+  runs from building the optimizer to the end of the last epoch. ``--bare`` drops the divergence check,
+  CSV row and checkpoint from the raw loop (a lower bound no sweep that resumes could use).
+* ``--floor`` adds Lightning's own floor: a minimal LightningModule (``training_step`` returning the
+  loss; no validation, callbacks, metrics, logger or checkpoint) against the bare loop's training
+  time, on the same model and batches: what no change in ablate can remove.
+
+Reported: per-step times (fit time / steps, and training-only time / steps: ablate's Throughput
+callback, the raw loop's own clock) and training samples/s; the ratio is the **median of the paired
+per-repeat ratios** (ablate fit time / raw fit time of the same repeat; pairing cancels the slow drifts
+of a shared machine), with their range.
+
+**Sweep** (``--sweep``). The same grid (``--sweep-grid``: by default 8 jobs of ~10-15 s each, long
+enough that process start-up does not dominate) runs as ``python -m ablate -m ...`` subprocesses with
+Hydra's basic launcher (jobs one after another in one process) and with ``hydra/launcher=joblib``
+(loky worker processes, ``n_jobs=-1``: one per core; loky caps each worker's OpenMP threads at
+cores // workers, so 2 workers × 1 thread on 2 cores: the bench prints what a worker sees). The basic
+launcher runs twice: with ``OMP_NUM_THREADS=1`` (the headline speed-up, parallelism alone) and with
+torch's default threads (what a bare ``python -m ablate -m`` does; ``--sweep-skip-default-threads``
+leaves it out: on a busy 2-core machine it can take many times longer). Reported: wall times and
+speed-ups (medians over ``--sweep-repeats``, order alternating).
+
+The last line is always ``ablate/raw fit-time ratio: X.XX``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+RATIO_LINE = "ablate/raw fit-time ratio: {:.2f}"
+DEFAULT_THREADS = torch.get_num_threads()   # what a fresh `python -m ablate` process uses
+# 8 jobs of ~10 s on a 2-core CPU. Few samples and many epochs: MNIST-1D is generated once per process
+# (~1 s per 1000 samples), which every joblib worker pays again and the basic launcher pays once.
+SWEEP_GRID = ("seed=0,1,2,3", "model.depth=2,3", "budget=smoke", "budget.num_samples=5000",
+              "trainer.max_epochs=80")
+
+
+def compose(overrides: list[str], run_dir: Path):
+    from hydra import compose as hydra_compose, initialize_config_module
+
+    import ablate  # noqa: F401  (registers the config resolvers)
+
+    with initialize_config_module("ablate.conf", version_base="1.3"):
+        return hydra_compose("config", overrides=[*overrides, f"run_dir={run_dir}"])
+
+
+@contextlib.contextmanager
+def timed_fit(into: list[float]) -> Iterator[None]:
+    """Appends the wall time of every ``lightning.Trainer.fit`` call made inside the block to ``into``."""
+    import lightning as L
+
+    original = L.Trainer.fit
+
+    def fit(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            into.append(time.perf_counter() - t0)
+
+    L.Trainer.fit = fit
+    try:
+        yield
+    finally:
+        L.Trainer.fit = original
+
+
+def run_ablate(cfg) -> dict:
+    """One trial through :func:`ablate.run.run_trial`; its fit time, training time and final losses."""
+    from ablate.results import read_record
+    from ablate.run import run_trial
+
+    fits: list[float] = []
+    with timed_fit(fits), open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
+        run_trial(cfg)
+    record = read_record(cfg.run_dir)
+    if record["status"] != "ok":
+        raise RuntimeError(f"the ablate run ended {record['status']}: {record['error']}")
+    throughput = record["probes"]["throughput"]
+    return {"fit_s": fits[-1], "train_s": throughput["seconds"], "samples": throughput["samples"],
+            "steps": int(record["history"][-1]["step"]), "train_loss": record["metrics"]["train/loss"],
+            "val_acc": record["metrics"]["val/acc"]}
+
+
+def run_raw(cfg, bare: bool = False) -> dict:
+    """The same trial as a hand-written loop (see the module docstring)."""
+    import lightning as L
+    from torch import nn
+
+    from ablate.run import build
+
+    if cfg.optimizer._target_ != "torch.optim.Adam" or cfg.loss._target_ != "torch.nn.CrossEntropyLoss" \
+            or cfg.scheduler._target_ != "ablate.nn.schedules.constant":
+        raise SystemExit("ablate.bench: the raw loop is written for optimizer=adam, loss=cross_entropy, "
+                         "scheduler=none (the defaults)")
+    L.seed_everything(cfg.seed, workers=True, verbose=False)      # as run_trial does before building
+    datamodule, module = build(cfg)
+    model = module.model
+    x, y = datamodule.splits["train"]
+    xv, yv = datamodule.splits["val"]
+    batch, epochs, seed = int(cfg.data.batch_size), int(cfg.trainer.max_epochs), int(cfg.data.seed)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows, steps, train_s = [], 0, 0.0
+
+    t_fit = time.perf_counter()
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg.optimizer.lr), betas=tuple(cfg.optimizer.betas),
+                                 eps=float(cfg.optimizer.eps), weight_decay=float(cfg.optimizer.weight_decay))
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(epochs):
+        t_train = time.perf_counter()
+        model.train()
+        # IndexLoader's order: one permutation per (seed, epoch)
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        loss_sum, correct = torch.zeros(()), torch.zeros((), dtype=torch.long)
+        for i in range(0, len(y), batch):
+            idx = order[i : i + batch]
+            xb, yb = x[idx], y[idx]
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if not bare and not math.isfinite(loss.item()):
+                raise RuntimeError(f"raw loop diverged at epoch {epoch}")
+            loss_sum += loss.detach() * len(yb)
+            correct += (logits.detach().argmax(1) == yb).sum()
+            steps += 1
+        train_s += time.perf_counter() - t_train
+        model.eval()
+        with torch.no_grad():
+            logits = model(xv)
+            val_loss, val_acc = loss_fn(logits, yv).item(), (logits.argmax(1) == yv).float().mean().item()
+        rows.append({"epoch": epoch, "step": steps, "train/loss": loss_sum.item() / len(y),
+                     "train/acc": correct.item() / len(y), "val/loss": val_loss, "val/acc": val_acc})
+        if not bare:
+            with open(run_dir / "metrics.csv", "a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[-1]))
+                if epoch == 0:
+                    writer.writeheader()
+                writer.writerow(rows[-1])
+            tmp = run_dir / "last.ckpt.tmp"
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}, tmp)
+            os.replace(tmp, run_dir / "last.ckpt")
+    fit_s = time.perf_counter() - t_fit
+    return {"fit_s": fit_s, "train_s": train_s, "samples": len(y) * epochs, "steps": steps,
+            "train_loss": rows[-1]["train/loss"], "val_acc": rows[-1]["val/acc"]}
+
+
+def run_floor(cfg) -> dict:
+    """Lightning's own floor: a minimal LightningModule (``training_step`` returning the loss, Adam)
+    on the same model and batches, no validation, callbacks, metrics, logger or checkpoint."""
+    import lightning as L
+    from torch import nn
+
+    from ablate.data.datamodule import IndexLoader
+    from ablate.run import build
+
+    class Minimal(L.LightningModule):
+        def __init__(self, model: nn.Module, lr: float):
+            super().__init__()
+            self.model, self.lr, self.loss = model, lr, nn.CrossEntropyLoss()
+
+        def training_step(self, batch, batch_idx):
+            return self.loss(self.model(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, module = build(cfg)
+    x, y = datamodule.splits["train"]
+    loader = IndexLoader(x, y, int(cfg.data.batch_size), shuffle=True, seed=int(cfg.data.seed))
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=int(cfg.trainer.max_epochs), logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    t0 = time.perf_counter()
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
+        trainer.fit(Minimal(module.model, float(cfg.optimizer.lr)), train_dataloaders=loader)
+    return {"fit_s": time.perf_counter() - t0, "steps": trainer.global_step}
+
+
+def _ms(seconds: float, steps: int) -> str:
+    return f"{seconds / max(steps, 1) * 1e3:.2f}"
+
+
+def fit_bench(args) -> float:
+    overrides = ["budget=quick", f"trainer.max_epochs={args.epochs}", *args.override]
+    if args.samples:
+        overrides.append(f"budget.num_samples={args.samples}")
+    if not args.progress_bar:
+        overrides.append("budget.progress_bar=false")
+    root = Path(tempfile.mkdtemp(prefix="ablate-bench-"))
+    runs = iter(range(10**6))
+
+    def ablate_once():
+        return run_ablate(compose(overrides, root / f"ablate-{next(runs)}"))
+
+    def raw_once():
+        return run_raw(compose(overrides, root / f"raw-{next(runs)}"), bare=args.bare)
+
+    cfg = compose(overrides, root / "probe")
+    print(f"fit: model={cfg.model._target_.rsplit('.', 1)[-1]} depth={cfg.model.depth} width={cfg.model.width}, "
+          f"data={cfg.data.source._target_.rsplit('.', 1)[-1]}, batch {cfg.data.batch_size}, "
+          f"optimizer={cfg.optimizer._target_.rsplit('.', 1)[-1]} lr={cfg.optimizer.lr}, "
+          f"{cfg.trainer.max_epochs} epochs, torch threads {torch.get_num_threads()}, "
+          f"progress bar {'on' if args.progress_bar else 'off'}, raw loop {'bare' if args.bare else 'same job'}",
+          flush=True)
+    ablate_once(), raw_once()                                        # warm-up: imports, first calls
+    results: dict[str, list[dict]] = {"ablate": [], "raw": []}
+    for r in range(args.repeats):
+        order = ("ablate", "raw") if r % 2 == 0 else ("raw", "ablate")
+        for name in order:
+            results[name].append(ablate_once() if name == "ablate" else raw_once())
+        a, w = results["ablate"][-1], results["raw"][-1]
+        print(f"  repeat {r + 1}/{args.repeats}: ablate {a['fit_s']:.3f} s, raw {w['fit_s']:.3f} s, "
+              f"ratio {a['fit_s'] / w['fit_s']:.3f}", flush=True)
+    for name, runs_ in results.items():
+        fit = statistics.median(x["fit_s"] for x in runs_)
+        train = statistics.median(x["train_s"] for x in runs_)
+        steps, samples = runs_[0]["steps"], runs_[0]["samples"]
+        print(f"{name:6s}: fit {fit:.3f} s = {_ms(fit, steps)} ms/step (train only {_ms(train, steps)} ms/step, "
+              f"{samples / train:,.0f} samples/s); {steps} steps; final train/loss {runs_[-1]['train_loss']:.5f}, "
+              f"val/acc {runs_[-1]['val_acc']:.4f}  [medians of {len(runs_)}]")
+    if args.floor:
+        floors = []
+        for r in range(args.repeats):
+            bare = run_raw(compose(overrides, root / f"raw-{next(runs)}"), bare=True)
+            floor = run_floor(compose(overrides, root / f"floor-{next(runs)}"))
+            floors.append(floor["fit_s"] / bare["train_s"])
+        print(f"Lightning's floor: a minimal LightningModule (training_step only: no validation, callbacks, "
+              f"metrics, logger or checkpoint) / the bare loop's training time: {statistics.median(floors):.2f} "
+              f"(median of {len(floors)}, range {min(floors):.2f}-{max(floors):.2f})")
+    ratios = sorted(a["fit_s"] / w["fit_s"] for a, w in zip(results["ablate"], results["raw"]))
+    ratio = statistics.median(ratios)
+    print(f"ablate/raw: median of {len(ratios)} paired fit-time ratios, range {ratios[0]:.3f}-{ratios[-1]:.3f}; "
+          f"per step +{_ms(statistics.median(x['fit_s'] for x in results['ablate']) - statistics.median(x['fit_s'] for x in results['raw']), results['raw'][0]['steps'])} ms")
+    return ratio
+
+
+def _sweep_once(launcher: str | None, grid: list[str], out: Path, threads: int | None = None) -> float:
+    cmd = [sys.executable, "-m", "ablate", "-m", *grid, "report=false", "budget.progress_bar=false",
+           f"hydra.sweep.dir={out}"]
+    if launcher:
+        cmd.append(f"hydra/launcher={launcher}")
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)    # torch reads it at start-up
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"sweep failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def _worker_threads() -> str:
+    """What a joblib (loky) worker of Hydra's launcher sees: torch's intra-op threads and OMP_NUM_THREADS."""
+    from joblib import Parallel, delayed
+
+    def probe():
+        import os
+
+        import torch
+
+        return torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+
+    workers = os.cpu_count() or 1                     # n_jobs=-1, Hydra's joblib launcher default
+    seen = set(Parallel(n_jobs=-1, backend="loky")(delayed(probe)() for _ in range(2 * workers)))
+    threads = ", ".join(f"{t} torch thread(s), OMP_NUM_THREADS={omp}" for t, omp in sorted(seen, key=str))
+    return f"{workers} workers; each sees {threads}"
+
+
+def sweep_bench(args) -> None:
+    grid = args.sweep_grid or list(SWEEP_GRID)
+    root = Path(tempfile.mkdtemp(prefix="ablate-sweep-"))
+    print(f"sweep: python -m ablate -m {' '.join(grid)}\n  basic: Hydra's default launcher, jobs one after "
+          f"another in one process, with torch's default {DEFAULT_THREADS} intra-op threads and with 1 "
+          f"(OMP_NUM_THREADS=1)\n  joblib: hydra/launcher=joblib, {_worker_threads()}", flush=True)
+    variants = {"basic": (None, None), "basic-1-thread": (None, 1), "joblib": ("joblib", None)}
+    if args.sweep_skip_default_threads:
+        del variants["basic"]
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(args.sweep_repeats):
+        for name in (list(variants) if r % 2 == 0 else list(reversed(variants))):
+            out = root / f"{name}-{r}"
+            launcher, threads = variants[name]
+            times[name].append(_sweep_once(launcher, grid, out, threads))
+            records = list(out.rglob("record.json"))
+            print(f"  {name}: {times[name][-1]:.1f} s, {len(records)} records", flush=True)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    if "basic" in median:
+        print(f"joblib speed-up over basic with torch's default {DEFAULT_THREADS} threads: "
+              f"{median['basic'] / median['joblib']:.2f} ({median['basic']:.1f} s vs {median['joblib']:.1f} s)")
+    print(f"joblib/basic sweep speed-up: {median['basic-1-thread'] / median['joblib']:.2f} (basic with 1 thread "
+          f"{median['basic-1-thread']:.1f} s, joblib {median['joblib']:.1f} s; median of {args.sweep_repeats}; "
+          f"the parallel gain alone)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> float:
+    parser = argparse.ArgumentParser(prog="python -m ablate.bench", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats of each contender (default 5)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs per run (default 20, budget=quick's)")
+    parser.add_argument("--samples", type=int, default=None, help="budget.num_samples (default: budget=quick's)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads for both contenders (default 1; 0 keeps torch's default)")
+    parser.add_argument("--progress-bar", action="store_true", help="leave ablate's progress bar on")
+    parser.add_argument("--bare", action="store_true",
+                        help="raw loop without the per-step divergence check, CSV row and checkpoint")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time a minimal LightningModule against the bare loop: Lightning's own floor")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra config override for both contenders (repeatable)")
+    parser.add_argument("--sweep", action="store_true", help="also time a sweep: basic launcher vs joblib")
+    parser.add_argument("--sweep-repeats", type=int, default=1)
+    parser.add_argument("--sweep-skip-default-threads", action="store_true",
+                        help="skip the basic launcher with torch's default threads (slow on a busy machine)")
+    parser.add_argument("--sweep-grid", nargs="+", default=None, metavar="OVERRIDE",
+                        help=f"the sweep's overrides (default: {' '.join(SWEEP_GRID)})")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    else:
+        args.threads = None
+
+    ratio = fit_bench(args)
+    if args.sweep:
+        sweep_bench(args)
+    print(RATIO_LINE.format(ratio), flush=True)
+    return ratio
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""``python -m ablate.bench`` (output format only: no timing assertions) and the fast training path
+it measures, which must compute exactly what Lightning's automatic loop computes."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from torch import nn
+
+import ablate.run
+from ablate.bench import main
+from ablate.module import AblationModule
+from ablate.results import read_record
+from ablate.run import run_trial
+
+RATIO = re.compile(r"^ablate/raw fit-time ratio: \d+\.\d\d$")
+
+
+def test_bench_prints_its_ratio_last(capsys):
+    ratio = main(["--epochs", "1", "--repeats", "1", "--samples", "400"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert RATIO.match(lines[-1]), lines[-1]
+    assert float(lines[-1].rsplit(" ", 1)[1]) == pytest.approx(ratio, abs=0.005)
+    rows = {line.split(":", 1)[0].strip(): line for line in lines if line.startswith(("ablate:", "raw   :"))}
+    assert set(rows) == {"ablate", "raw"}
+    for row in rows.values():
+        assert re.search(r"ms/step .* samples/s\); \d+ steps", row), row
+    # same model, same batches: both contenders end at the same training loss
+    losses = {name: re.search(r"final train/loss (\S+),", row).group(1) for name, row in rows.items()}
+    assert losses["ablate"] == losses["raw"]
+
+
+@pytest.mark.slow
+def test_bench_sweep_prints_the_speed_up(capsys):
+    main(["--epochs", "1", "--repeats", "1", "--samples", "300", "--sweep", "--sweep-skip-default-threads",
+          "--sweep-grid", "seed=0,1", "budget=smoke"])
+    out = capsys.readouterr().out
+    assert re.search(r"^joblib/basic sweep speed-up: \d+\.\d\d ", out, re.MULTILINE), out
+    assert "basic-1-thread: " in out and "joblib: " in out and "2 records" in out
+    assert RATIO.match(out.strip().splitlines()[-1])
+
+
+class _Automatic(AblationModule):
+    """The same module on Lightning's automatic optimization loop."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.automatic_optimization = True
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    ["scheduler=step", "scheduler.step_size=1"],                     # stepped per epoch
+    ["scheduler=onecycle", "probes=gradients"],                      # per step; hooks the probes use
+    ["model=resnet", "norm=batch", "optimizer=momentum", "trainer.precision=bf16-mixed"],
+], ids=["plain", "epoch-schedule", "step-schedule+probes", "resnet-bf16"])
+def test_fast_path_matches_the_automatic_loop(compose_cfg, tmp_path, monkeypatch, overrides):
+    records = {}
+    for name, module_class in (("fast", AblationModule), ("automatic", _Automatic)):
+        monkeypatch.setattr(ablate.run, "AblationModule", module_class)
+        cfg = compose_cfg(["budget=smoke", "logger=none", "trainer.max_epochs=3", *overrides], tmp_path / name)
+        run_trial(cfg)
+        records[name] = read_record(cfg.run_dir)
+    fast, automatic = records["fast"], records["automatic"]
+    assert fast["status"] == automatic["status"] == "ok"
+    assert fast["history"] == automatic["history"]
+    assert fast["metrics"] == automatic["metrics"]
+    assert fast["probes"].get("grad_norm") == automatic["probes"].get("grad_norm")
+
+
+def test_lightnings_loop_where_the_fast_path_cannot_follow():
+    module = AblationModule(nn.Linear(2, 2), nn.CrossEntropyLoss(), None, None, 2)
+    assert module.automatic_optimization                      # no trainer yet
+
+    def attach(clip, accumulate):
+        module._trainer = SimpleNamespace(gradient_clip_val=clip, accumulate_grad_batches=accumulate)
+
+    attach(None, 1)
+    assert not module.automatic_optimization
+    attach(0.5, 1)
+    assert module.automatic_optimization                      # gradient clipping
+    attach(None, 4)
+    assert module.automatic_optimization                      # gradient accumulation
+    attach(None, 1)
+    module.automatic_optimization = True
+    assert module.automatic_optimization                      # asked for
+
+
+def test_gradient_clipping_still_runs(compose_cfg):
+    cfg = compose_cfg(["budget=smoke", "logger=none", "trainer.gradient_clip_val=0.5"])
+    run_trial(cfg)
+    record = read_record(cfg.run_dir)
+    assert record["status"] == "ok" and record["epochs_completed"] == 2
