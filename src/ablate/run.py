@@ -27,7 +27,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 import ablate
-from ablate.module import AblationModule
+from ablate.module import AblationModule, keep_callback_state
 from ablate.probes import Diverged, Divergence, History, Throughput
 from ablate.results import RECORD_NAME, SCHEMA_VERSION, read_record, write_record
 from ablate.validate import ConfigError, validate
@@ -171,6 +171,7 @@ def run_trial(cfg: DictConfig) -> float:
                                          enable_version_counter=False))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=_logger(cfg, run_dir),
                                      default_root_dir=str(run_dir))
+    keep_callback_state(trainer)  # ddp_spawn: rank 0's measurements come back to this process
     resume = _resumable(checkpoint_dir / "last.ckpt")
 
     status, error, test_metrics = "ok", None, {}
