@@ -113,8 +113,12 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, AblationModule]:
     model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes,
                         activation=activation, norm=instantiate(cfg.norm))
     instantiate(cfg.init)(model, activation)
+    compile_ = cfg.get("compile", False)  # true, or torch.compile options such as {mode: max-autotune}
+    if OmegaConf.is_config(compile_):
+        compile_ = OmegaConf.to_container(compile_, resolve=True)
     module = AblationModule(model, loss=instantiate(cfg.loss), optimizer=instantiate(cfg.optimizer),
-                            scheduler=instantiate(cfg.scheduler), num_classes=datamodule.num_classes)
+                            scheduler=instantiate(cfg.scheduler), num_classes=datamodule.num_classes,
+                            compile=compile_)
     return datamodule, module
 
 
