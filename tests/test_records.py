@@ -119,6 +119,17 @@ def test_write_record_replaces_atomically(tmp_path, monkeypatch):
     assert os.listdir(run) == [RECORD_NAME]             # and the temp file is gone
 
 
+def test_write_record_removes_the_temp_file_a_killed_writer_left(tmp_path):
+    """A SIGKILL between mkstemp and rename leaves ``.record.json.XXXX.tmp``; the retry cleans it up."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / f".{RECORD_NAME}.k1lled.tmp").write_text('{"half": ')
+    (run / "notes.tmp").write_text("not ours")
+    write_record(run, _record())
+    assert sorted(os.listdir(run)) == sorted([RECORD_NAME, "notes.tmp"])
+    assert read_record(run)["run_id"] == "abc123"
+
+
 def test_load_sweep_reads_nested_folders_in_order(tmp_path):
     for rel in ("b/1", "a", "a/deeper/x", "c/y/z"):
         write_record(tmp_path / rel, _record(run_id=rel.replace("/", "-")))

@@ -123,11 +123,29 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete the temp files an earlier, killed writer of ``path`` left beside it; return what went.
+
+    Only call this where a single writer owns ``path`` (a job's record, a sweep's report): a concurrent
+    writer's temp file would be taken from under it.
+    """
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
 def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """Validate and atomically write ``record`` as ``run_dir/record.json``."""
+    """Validate and atomically write ``record`` as ``run_dir/record.json``.
+
+    A job folder has one writer (the job), so temp files a killed attempt left are removed first.
+    """
     record = _finite_or_none(record)
     validate_record(record)
-    return atomic_write_text(Path(run_dir) / RECORD_NAME, json.dumps(record, indent=2, sort_keys=True, default=str))
+    path = Path(run_dir) / RECORD_NAME
+    remove_stale_temps(path)
+    return atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
 
 
 def read_record(path: str | os.PathLike) -> dict[str, Any]:

@@ -21,7 +21,14 @@ from ablate.report.render import (
     to_html, to_markdown,
 )
 from ablate.report.values import fmt_level, get_value, is_numeric_key, short_names
-from ablate.results import RECORD_NAME, atomic_write_bytes, atomic_write_text, read_record, validate_record
+from ablate.results import (
+    RECORD_NAME,
+    atomic_write_bytes,
+    atomic_write_text,
+    read_record,
+    remove_stale_temps,
+    validate_record,
+)
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -404,10 +411,12 @@ def _readable(path: Path) -> Path:
 
 
 def _write_text(path: Path, text: str) -> Path:
+    remove_stale_temps(path)  # a sweep has one report writer; temps beside it are from a killed build
     return _readable(atomic_write_text(path, text))
 
 
 def _write_bytes(path: Path, data: bytes) -> Path:
+    remove_stale_temps(path)
     return _readable(atomic_write_bytes(path, data))
 
 
