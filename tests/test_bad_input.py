@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON
+from ablate.validate import config_errors
+from conftest import PYTHON, compose
 
 TIMEOUT_S = 300          # per process; a rejection takes seconds even on a busy machine
 PARALLEL = 2             # processes at once (2 cores, shared with other test runs)
@@ -94,6 +95,8 @@ CASES = [
     # --- values outside a fixed set ---------------------------------------------------------------
     Case("precision-8", ("trainer.precision=8",),
          ("trainer.precision=8 is invalid", "valid values:", "32", "16-mixed", "bf16-mixed")),
+    Case("fp16-on-cpu", ("trainer.precision=16-mixed",),
+         ("trainer.precision='16-mixed' is invalid with trainer.accelerator=cpu", "bf16-mixed"), slow=True),
     Case("rnn-cell", ("model=rnn", "model.cell=xyz"), ("model.cell='xyz' is invalid", "valid values: rnn, lstm, gru")),
     Case("cnn-pool", ("model=cnn", "model.pool=mean"), ("model.pool='mean' is invalid", "valid values: max, avg, none"),
          slow=True),
@@ -229,3 +232,14 @@ def test_experiment_sweep_with_a_bad_command_line_value_is_rejected_before_any_f
     assert list(tmp_path.rglob("record.json")) == []
     assert os.listdir(cwd) == []
     assert not sweep.exists(), sorted(str(p.relative_to(sweep)) for p in sweep.rglob("*"))
+
+
+@pytest.mark.parametrize("precision, shown, ok", [("16-mixed", "'16-mixed'", False), ("16", "16", False),
+                                                   ("bf16-mixed", None, True), ("32", None, True)])
+def test_fp16_autocast_on_cpu_is_refused_before_training(precision, shown, ok):
+    errors = config_errors(compose([f"trainer.precision={precision}"]))
+    assert (errors == []) == ok, errors
+    if not ok:
+        assert errors == [f"trainer.precision={shown} is invalid with trainer.accelerator=cpu: float16 "
+                          "autocast needs a GPU; on a CPU use bf16-mixed, 32 or 64"]
+    assert config_errors(compose(["trainer=gpu", f"trainer.precision={precision}"])) == []

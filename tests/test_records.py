@@ -7,6 +7,7 @@ import copy
 import json
 import math
 import os
+import time
 
 import pytest
 
@@ -120,14 +121,28 @@ def test_write_record_replaces_atomically(tmp_path, monkeypatch):
 
 
 def test_write_record_removes_the_temp_file_a_killed_writer_left(tmp_path):
-    """A SIGKILL between mkstemp and rename leaves ``.record.json.XXXX.tmp``; the retry cleans it up."""
+    """A SIGKILL between mkstemp and rename leaves ``.record.json.XXXX.tmp``; the next write removes it,
+    and only it: a temp file another writer holds (locked) or has just created is left alone."""
+    fcntl = pytest.importorskip("fcntl")
     run = tmp_path / "run"
     run.mkdir()
-    (run / f".{RECORD_NAME}.k1lled.tmp").write_text('{"half": ')
+    old = time.time() - 60
+    killed = run / f".{RECORD_NAME}.k1lled.tmp"
+    killed.write_text('{"half": ')
+    busy = run / f".{RECORD_NAME}.busy.tmp"           # a live writer: it holds the lock
+    busy.write_text('{"still writing": ')
+    fresh = run / f".{RECORD_NAME}.fresh.tmp"         # created an instant ago, not locked yet
+    fresh.write_text("")
+    for p in (killed, busy):
+        os.utime(p, (old, old))
     (run / "notes.tmp").write_text("not ours")
-    write_record(run, _record())
-    assert sorted(os.listdir(run)) == sorted([RECORD_NAME, "notes.tmp"])
+    with open(busy, "rb") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        write_record(run, _record())
+        assert sorted(os.listdir(run)) == sorted([RECORD_NAME, "notes.tmp", busy.name, fresh.name])
     assert read_record(run)["run_id"] == "abc123"
+    assert results.remove_stale_temps(run / RECORD_NAME) == [busy]          # once its writer is gone
+    assert results.remove_stale_temps(run / RECORD_NAME, min_age_s=0) == [fresh]
 
 
 def test_load_sweep_reads_nested_folders_in_order(tmp_path):

@@ -32,8 +32,14 @@ import json
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: stale temp files are recognised by age alone
+    fcntl = None
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "record.json"
@@ -85,37 +91,29 @@ def _finite_or_none(value: Any) -> Any:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half of one.
-
-    The temp file lives in the same folder (a rename is only atomic within one file system) and has a
-    unique name, so concurrent writers never share a temp file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write ``text`` (UTF-8) to ``path`` so that a reader sees the old file or the new one, never half of one."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a uniquely named temp file in the same folder (a rename is
+    only atomic within one file system; concurrent writers never share a temp file), fsync, rename.
+
+    The writer holds an exclusive ``flock`` on its temp file until the rename, which is how
+    :func:`remove_stale_temps` tells a live writer's temp file from one a killed writer left behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            if fcntl is not None:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)   # released when the file is closed, after the rename
             f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+            f.flush()
+            os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
+            os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -123,23 +121,42 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
-    """Delete the temp files an earlier, killed writer of ``path`` left beside it; return what went.
+def remove_stale_temps(path: str | os.PathLike, min_age_s: float = 2.0) -> list[Path]:
+    """Delete the temp files that killed writers of ``path`` left beside it; return what went.
 
-    Only call this where a single writer owns ``path`` (a job's record, a sweep's report): a concurrent
-    writer's temp file would be taken from under it.
+    A temp file is stale when no process holds its lock (a writer keeps it until its rename; the kernel
+    drops it when the writer dies) and it is older than ``min_age_s`` (which covers the instant between
+    a writer creating the file and locking it). Concurrent writers of the same file are left alone.
+    Without ``fcntl`` (Windows) only temp files older than an hour are removed.
     """
     path = Path(path)
-    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
-    for tmp in stale:
-        tmp.unlink(missing_ok=True)
-    return stale
+    if fcntl is None:
+        min_age_s = max(min_age_s, 3600.0)
+    removed = []
+    for tmp in sorted(path.parent.glob(f".{path.name}.*.tmp")):
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+        except OSError:   # renamed or removed meanwhile
+            continue
+        try:
+            if time.time() - os.fstat(fd).st_mtime < min_age_s:
+                continue
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:   # a live writer
+                    continue
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Validate and atomically write ``record`` as ``run_dir/record.json``.
 
-    A job folder has one writer (the job), so temp files a killed attempt left are removed first.
+    Temp files a killed attempt left behind are removed first (see :func:`remove_stale_temps`).
     """
     record = _finite_or_none(record)
     validate_record(record)

@@ -136,6 +136,9 @@ def config_errors(cfg: DictConfig) -> list[str]:
     positive_int("trainer.max_epochs", optional=False)
     positive_int("trainer.num_nodes")
     one_of("trainer.precision", PRECISIONS)
+    if str(_get(cfg, "trainer.accelerator")) == "cpu" and str(_get(cfg, "trainer.precision")) in ("16", "16-mixed"):
+        errors.append(f"trainer.precision={_get(cfg, 'trainer.precision')!r} is invalid with trainer.accelerator=cpu: "
+                      "float16 autocast needs a GPU; on a CPU use bf16-mixed, 32 or 64")
     for key in ("max_epochs", "num_samples"):
         positive_int(f"budget.{key}")
     positive_int("threads")

@@ -411,7 +411,7 @@ def _readable(path: Path) -> Path:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    remove_stale_temps(path)  # a sweep has one report writer; temps beside it are from a killed build
+    remove_stale_temps(path)  # left by a build that was killed mid-write
     return _readable(atomic_write_text(path, text))
 
 
