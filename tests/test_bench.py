@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from types import SimpleNamespace
 
+import lightning as L
 import pytest
 from torch import nn
 
 import ablate.run
 from ablate.bench import main
+from ablate.data import BatchGroup
 from ablate.module import AblationModule
 from ablate.results import read_record
 from ablate.run import run_trial
@@ -55,7 +57,12 @@ class _Automatic(AblationModule):
     ["scheduler=step", "scheduler.step_size=1"],                     # stepped per epoch
     ["scheduler=onecycle", "probes=gradients"],                      # per step; hooks the probes use
     ["model=resnet", "norm=batch", "optimizer=momentum", "trainer.precision=bf16-mixed"],
-], ids=["plain", "epoch-schedule", "step-schedule+probes", "resnet-bf16"])
+    # 14 batches an epoch: calls of 3, 3, 3, 3 and 2 steps; a per-step schedule and the probes
+    ["data.batch_size=32", "steps_per_call=3", "scheduler=onecycle", "probes=gradients"],
+    ["data.batch_size=32", "steps_per_call=3", "scheduler=cosine"],
+    ["data.batch_size=32", "steps_per_call=1"],
+], ids=["plain", "epoch-schedule", "step-schedule+probes", "resnet-bf16", "3-steps-per-call+onecycle+probes",
+        "3-steps-per-call+cosine", "1-step-per-call"])
 def test_fast_path_matches_the_automatic_loop(compose_cfg, tmp_path, monkeypatch, overrides):
     records = {}
     for name, module_class in (("fast", AblationModule), ("automatic", _Automatic)):
@@ -65,9 +72,47 @@ def test_fast_path_matches_the_automatic_loop(compose_cfg, tmp_path, monkeypatch
         records[name] = read_record(cfg.run_dir)
     fast, automatic = records["fast"], records["automatic"]
     assert fast["status"] == automatic["status"] == "ok"
-    assert fast["history"] == automatic["history"]
+    assert fast["history"] == automatic["history"]            # global_step included: it counts optimizer steps
     assert fast["metrics"] == automatic["metrics"]
     assert fast["probes"].get("grad_norm") == automatic["probes"].get("grad_norm")
+    assert fast["probes"].get("update_ratio") == automatic["probes"].get("update_ratio")
+    assert fast["probes"]["throughput"]["samples"] == automatic["probes"]["throughput"]["samples"]
+
+
+class _Spy(L.Callback):
+    """Records what the fast path looked like from the trainer's side."""
+
+    def __init__(self, hook: str | None = None):
+        self.calls, self.plain, self.seen = [], None, []
+        if hook:    # make this callback implement a hook inside the optimizer step
+            setattr(self, hook, lambda *args: self.seen.append(hook))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.plain = pl_module._plain
+        self.calls.append((batch_idx, trainer.global_step, len(batch) if isinstance(batch, BatchGroup) else 1))
+
+
+@pytest.mark.parametrize("hook", [None, "on_after_backward", "on_before_optimizer_step"])
+def test_steps_skip_lightnings_hook_dispatch_only_when_nobody_listens(compose_cfg, monkeypatch, hook):
+    spy = _Spy(hook)
+    original = ablate.run.History
+    monkeypatch.setattr(ablate.run, "History", lambda probes: (probes.append(spy), original(probes))[1])
+    cfg = compose_cfg(["budget=smoke", "logger=none", "data.batch_size=32", "steps_per_call=4",
+                       "trainer.max_epochs=2"])
+    run_trial(cfg)
+    assert read_record(cfg.run_dir)["status"] == "ok"
+    assert spy.plain is (hook is None)
+    # 420 training rows = 14 batches an epoch, in calls of 4, 4, 4, 2; global_step counts optimizer steps
+    assert spy.calls == [(0, 4, 4), (1, 8, 4), (2, 12, 4), (3, 14, 2), (0, 18, 4), (1, 22, 4), (2, 26, 4), (3, 28, 2)]
+    assert len(spy.seen) == (28 if hook else 0)               # a listener hears every step
+
+
+def test_a_non_finite_loss_inside_a_call_is_caught(compose_cfg):
+    """Divergence sees one loss per call: the mean of its steps' losses, NaN if any of them is."""
+    cfg = compose_cfg(["budget=smoke", "logger=none", "optimizer=sgd", "optimizer.lr=1e6", "steps_per_call=8"])
+    run_trial(cfg)
+    record = read_record(cfg.run_dir)
+    assert record["status"] == "diverged" and "epoch 0" in record["error"]
 
 
 def test_lightnings_loop_where_the_fast_path_cannot_follow():

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from ablate.data import DataModule, Dataset, IndexLoader
+from ablate.data import BatchGroup, DataModule, Dataset, IndexLoader
 from ablate.data import sources
 from ablate.validate import config_errors
 from conftest import compose
@@ -190,6 +190,25 @@ def test_epoch_is_read_at_iteration_time():
     assert _epoch(loader) != first
     epoch["now"] = 0
     assert _epoch(loader) == first
+
+
+@pytest.mark.parametrize("group", [1, 3, 11, 20])
+def test_grouped_loader_yields_the_same_batches_in_groups(group):
+    """``group`` > 1 (steps_per_call) regroups the epoch's batches; it never changes them."""
+    plain = [(xb.clone(), yb.clone()) for xb, yb in _loader(shuffle=True, epoch=2)]
+    loader = _loader(shuffle=True, epoch=2, group=group)
+    groups = list(loader)
+    assert len(loader) == len(groups) == -(-11 // group)
+    if group == 1:
+        assert all(isinstance(b, tuple) for b in groups)
+        flat = groups
+    else:
+        assert all(isinstance(g, BatchGroup) for g in groups)
+        assert [len(g) for g in groups] == [min(group, 11 - i) for i in range(0, 11, group)]
+        flat = [b for g in groups for b in g]
+    assert len(flat) == len(plain) == 11
+    for (x, y), (x0, y0) in zip(flat, plain):
+        assert torch.equal(x, x0) and torch.equal(y, y0)
 
 
 def test_eval_loader_is_in_order():

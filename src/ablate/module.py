@@ -9,10 +9,15 @@ from typing import Any, Callable
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import Metric
+
+from ablate.data.datamodule import BatchGroup
 
 
 class MeanValue(Metric):
@@ -55,10 +60,22 @@ class AblationModule(L.LightningModule):
     compiles the model in place (``nn.Module.compile``: parameter names and checkpoints unchanged) when
     the trainer sets it up. Worth it on a GPU for the larger families; compiling costs seconds to
     minutes up front, so small CPU runs get slower.
+
+    ``steps_per_call``: optimizer steps per call of :meth:`training_step` (Keras' ``steps_per_execution``).
+    The data module hands over that many batches at once (:attr:`train_batches_per_call`) and the step
+    takes them one after another: the same batches, in the same order, the same optimizer steps, so
+    the same numbers, while Lightning's per-batch loop and hooks (~1 ms, a quarter of a small model's
+    step on a CPU) run once per call. ``on_train_batch_start/end`` then see a group of batches;
+    ``trainer.global_step`` still counts optimizer steps; the backward/optimizer-step hooks still run
+    at every step.
     """
 
+    # hooks inside an optimizer step: when no callback (and not the module) implements one of them, the
+    # step skips Lightning's dispatch to them (see `_plain_steps`)
+    STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad")
+
     def __init__(self, model: nn.Module, loss: nn.Module, optimizer: Callable, scheduler: Callable | None,
-                 num_classes: int, compile: bool | dict = False):
+                 num_classes: int, compile: bool | dict = False, steps_per_call: int = 1):
         super().__init__()
         self.model, self.loss = model, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
@@ -70,6 +87,9 @@ class AblationModule(L.LightningModule):
             self.metrics[f"{split}_acc"] = Accuracy()
         self._log_pending: set[str] = set()
         self._force_automatic = False
+        self.steps_per_call = int(steps_per_call)
+        self._plain = False        # set when training starts: see `_plain_steps`
+        self._epoch_steps = 0      # optimizer steps taken in this epoch (schedules count them)
 
     @property
     def automatic_optimization(self) -> bool:
@@ -90,6 +110,30 @@ class AblationModule(L.LightningModule):
     @automatic_optimization.setter
     def automatic_optimization(self, automatic: bool) -> None:
         self._force_automatic = bool(automatic)
+
+    @property
+    def train_batches_per_call(self) -> int:
+        """How many training batches :meth:`training_step` takes per call: ``steps_per_call`` on the
+        fast path, 1 on Lightning's automatic loop (one batch, one closure, one step)."""
+        return 1 if self.automatic_optimization else max(1, self.steps_per_call)
+
+    def _plain_steps(self) -> bool:
+        """Whether an optimizer step can be ``zero_grad`` → ``loss.backward()`` → ``optimizer.step()``
+        as written, skipping Lightning's wrappers: true on one device, without loss scaling (``16-mixed``
+        needs Lightning's scaler) and when nothing implements a hook inside the step (the gradient probes
+        do: then every step goes through Lightning's ``manual_backward`` and optimizer wrapper).
+        Dispatching those hooks to every callback costs ~0.2 ms a step on a CPU."""
+        trainer = self.trainer
+        plugin = trainer.precision_plugin
+        plain_precision = (type(plugin) is Precision
+                           or (type(plugin) is MixedPrecision and getattr(plugin, "scaler", None) is None))
+        listening = any(is_overridden(hook, callback, L.Callback)
+                        for callback in trainer.callbacks for hook in self.STEP_HOOKS)
+        listening |= any(is_overridden(hook, self, L.LightningModule) for hook in self.STEP_HOOKS)
+        return type(trainer.strategy) is SingleDeviceStrategy and plain_precision and not listening
+
+    def on_train_start(self) -> None:
+        self._plain = not self.automatic_optimization and self._plain_steps()
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets `_current_fx_name` before and after every hook, ~40 times a training step;
@@ -126,6 +170,7 @@ class AblationModule(L.LightningModule):
     # each loop's epoch (every validation run included) logs its metric objects at its first step
     def on_train_epoch_start(self) -> None:
         self._log_pending.add("train")
+        self._epoch_steps = 0
 
     def on_validation_epoch_start(self) -> None:
         self._log_pending.add("val")
@@ -134,24 +179,49 @@ class AblationModule(L.LightningModule):
         self._log_pending.add("test")
 
     def training_step(self, batch, batch_idx):
-        loss = self._step(batch, "train")
-        if not self.automatic_optimization:
-            optimizer = self.optimizers()
-            optimizer.zero_grad()
-            self.manual_backward(loss)
-            optimizer.step()
-            self._step_schedulers(batch_idx)
-        return loss
+        if self.automatic_optimization:
+            return self._step(batch, "train")          # Lightning's loop does backward and step
+        batches = batch if isinstance(batch, BatchGroup) else [batch]
+        trainer, last_call = self.trainer, self._last_call(batch_idx)
+        losses = []
+        for i, one in enumerate(batches):
+            loss = self._step(one, "train")
+            self._optimize(loss)
+            self._epoch_steps += 1
+            self._step_schedulers(epoch_end=last_call and i == len(batches) - 1)
+            losses.append(loss.detach())
+            if 0 <= trainer.max_steps <= trainer.global_step:
+                break
+        # what the callbacks see (Divergence checks it): NaN/inf if any step's loss was
+        return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
 
-    def _step_schedulers(self, batch_idx: int) -> None:
-        """What Lightning's automatic loop does after each step: step-interval schedules every
-        ``frequency`` batches, epoch-interval ones after the epoch's last batch."""
+    def _optimize(self, loss: torch.Tensor) -> None:
+        lightning_optimizer = self.optimizers()
+        if not self._plain:
+            lightning_optimizer.zero_grad()
+            self.manual_backward(loss)
+            lightning_optimizer.step()
+            return
+        optimizer = lightning_optimizer.optimizer
+        optimizer.zero_grad()
+        loss.backward()
+        # the callbacks Lightning's manual loop attaches around a step: they count it (global_step)
+        lightning_optimizer._on_before_step()
+        optimizer.step()
+        lightning_optimizer._on_after_step()
+
+    def _last_call(self, batch_idx: int) -> bool:
         trainer = self.trainer
-        last_batch = trainer.is_last_batch or batch_idx + 1 >= trainer.num_training_batches
+        return bool(trainer.is_last_batch) or batch_idx + 1 >= trainer.num_training_batches
+
+    def _step_schedulers(self, epoch_end: bool) -> None:
+        """What Lightning's automatic loop does after each step: step-interval schedules every
+        ``frequency`` steps, epoch-interval ones after the epoch's last step."""
+        trainer = self.trainer
         for config in trainer.lr_scheduler_configs:
             if config.interval == "step":
-                index = batch_idx + 1
-            elif config.interval == "epoch" and last_batch:
+                index = self._epoch_steps
+            elif config.interval == "epoch" and epoch_end:
                 index = trainer.current_epoch + 1
             else:
                 continue
@@ -164,12 +234,27 @@ class AblationModule(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
 
+    def _optimizer_steps(self) -> tuple[int, int]:
+        """(optimizer steps of the whole fit, per epoch), for schedules that need them (one-cycle,
+        cosine). Lightning's estimate counts training_step calls; with ``steps_per_call`` > 1 a call
+        takes several steps (the epoch's last call maybe fewer)."""
+        trainer = self.trainer
+        calls = int(trainer.estimated_stepping_batches)
+        k = self.train_batches_per_call
+        epochs = max(1, trainer.max_epochs or 1)
+        if k == 1:
+            return calls, max(1, calls // epochs)
+        loader = trainer.train_dataloader
+        batches = loader.num_batches() if hasattr(loader, "num_batches") else int(trainer.num_training_batches) * k
+        per_epoch = min(batches, int(trainer.num_training_batches) * k)
+        total = per_epoch * epochs
+        return (min(total, trainer.max_steps) if trainer.max_steps >= 0 else total), per_epoch
+
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.model.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        total = int(self.trainer.estimated_stepping_batches)
-        per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
+        total, per_epoch = self._optimizer_steps()
         scheduler = self.scheduler_factory(optimizer, total_steps=total, steps_per_epoch=per_epoch)
         if isinstance(scheduler.get("scheduler") if isinstance(scheduler, dict) else scheduler, ReduceLROnPlateau):
             self._force_automatic = True       # stepped on a monitored metric: Lightning's loop does that

@@ -118,7 +118,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, AblationModule]:
         compile_ = OmegaConf.to_container(compile_, resolve=True)
     module = AblationModule(model, loss=instantiate(cfg.loss), optimizer=instantiate(cfg.optimizer),
                             scheduler=instantiate(cfg.scheduler), num_classes=datamodule.num_classes,
-                            compile=compile_)
+                            compile=compile_, steps_per_call=cfg.get("steps_per_call") or 1)
     return datamodule, module
 
 

@@ -142,6 +142,7 @@ def config_errors(cfg: DictConfig) -> list[str]:
     for key in ("max_epochs", "num_samples"):
         positive_int(f"budget.{key}")
     positive_int("threads")
+    positive_int("steps_per_call")
     seed = _get(cfg, "seed")
     if not _is_int(seed) or seed < 0:
         errors.append(f"seed={seed!r} is invalid: it must be an integer >= 0")

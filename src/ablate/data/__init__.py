@@ -1,6 +1,6 @@
 """In-memory data: each source returns a :class:`Dataset` of tensors; one DataModule splits and batches it."""
 
-from ablate.data.datamodule import DataModule, IndexLoader
+from ablate.data.datamodule import BatchGroup, DataModule, IndexLoader
 from ablate.data.sources import Dataset
 
-__all__ = ["DataModule", "Dataset", "IndexLoader"]
+__all__ = ["BatchGroup", "DataModule", "Dataset", "IndexLoader"]

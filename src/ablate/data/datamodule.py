@@ -6,31 +6,56 @@ import torch
 from ablate.data.sources import Dataset
 
 
+class BatchGroup(list):
+    """Several consecutive ``(x, y)`` batches handed to one ``training_step`` call (see
+    ``AblationModule.steps_per_call``); a type of its own so that it is never mistaken for a batch."""
+
+
 class IndexLoader:
     """Batches in-memory tensors by index: one permutation per epoch and one gather per batch, no
     per-sample Python and no worker processes. Under DDP each rank reads its own shard.
 
     The shuffle order is a function of (seed, epoch) alone, ``epoch`` read from ``epoch_fn`` (the
     trainer's epoch), so a run resumed from a checkpoint sees the same batches as one never stopped.
+    ``group`` > 1 yields :class:`BatchGroup` s of up to that many batches (the same batches, in the same
+    order); its length is then the number of groups.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, drop_last: bool = False, epoch_fn=lambda: 0):
+                 rank: int = 0, world_size: int = 1, drop_last: bool = False, epoch_fn=lambda: 0,
+                 group: int = 1):
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
         self.rank, self.world_size = rank, world_size
         self.epoch_fn = epoch_fn
+        self.group = max(1, int(group))
 
     def _num_rows(self) -> int:
         n = len(self.y)
         # training shards are cut to equal size so every rank takes the same number of steps
         return n // self.world_size if self.shuffle else len(range(self.rank, n, self.world_size))
 
-    def __len__(self) -> int:
+    def num_batches(self) -> int:
         rows = self._num_rows()
         return rows // self.batch_size if self.drop_last else -(-rows // self.batch_size)
 
+    def __len__(self) -> int:
+        return -(-self.num_batches() // self.group)
+
     def __iter__(self):
+        if self.group == 1:
+            yield from self._batches()
+            return
+        group = BatchGroup()
+        for batch in self._batches():
+            group.append(batch)
+            if len(group) == self.group:
+                yield group
+                group = BatchGroup()
+        if group:
+            yield group
+
+    def _batches(self):
         n = len(self.y)
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch_fn())
@@ -38,7 +63,7 @@ class IndexLoader:
         else:
             order = torch.arange(n)
         order = order[self.rank :: self.world_size].to(self.x.device)
-        for i in range(len(self)):
+        for i in range(self.num_batches()):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             yield self.x[idx], self.y[idx]
 
@@ -75,14 +100,18 @@ class DataModule(L.LightningDataModule):
         if self.on_device and device.type != "cpu":
             self.splits = {k: (x.to(device), y.to(device)) for k, (x, y) in self.splits.items()}
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> IndexLoader:
+    def _loader(self, split: str, batch_size: int, shuffle: bool, group: int = 1) -> IndexLoader:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
         x, y = self.splits[split]
         return IndexLoader(x, y, batch_size, shuffle=shuffle, seed=self.seed, rank=rank, world_size=world,
-                           epoch_fn=lambda: self.trainer.current_epoch if self.trainer is not None else 0)
+                           epoch_fn=lambda: self.trainer.current_epoch if self.trainer is not None else 0,
+                           group=group)
 
     def train_dataloader(self) -> IndexLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
+        # as many batches per training_step call as the module takes (AblationModule.steps_per_call)
+        module = getattr(self.trainer, "lightning_module", None)
+        return self._loader("train", self.batch_size, shuffle=True,
+                            group=getattr(module, "train_batches_per_call", 1))
 
     def val_dataloader(self) -> IndexLoader:
         return self._loader("val", self.eval_batch_size, shuffle=False)

@@ -176,10 +176,15 @@ class UpdateRatio(L.Callback):
         self.layers = [name for name, _ in self._params]
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self._measure()            # the step sampled last time has happened (several run per batch call)
         if trainer.global_step % self.every_n_steps == 0:
             self._before = torch._foreach_mul([p.detach() for _, p in self._params], 1.0)  # a copy
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._measure()
+
+    def _measure(self) -> None:
+        """Ratio of the update made by the step after the last snapshot, if there was one."""
         if self._before is None:
             return
         weights = [p.detach() for _, p in self._params]

@@ -8,6 +8,8 @@ import time
 import lightning as L
 import torch
 
+from ablate.data.datamodule import BatchGroup
+
 
 def _scalars(metrics: dict) -> dict[str, float]:
     out = {}
@@ -95,7 +97,8 @@ class Throughput(L.Callback):
         self._stop()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.samples += len(batch[1]) * trainer.world_size
+        rows = sum(len(y) for _, y in batch) if isinstance(batch, BatchGroup) else len(batch[1])
+        self.samples += rows * trainer.world_size
 
     @property
     def samples_per_s(self) -> float:
