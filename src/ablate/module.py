@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import tempfile
@@ -39,8 +40,30 @@ class MeanValue(Metric):
         self.total.add_(value.detach().to(self.total.dtype) * weight)
         self.weight.add_(weight)
 
+    def _wrap_update(self, update: Callable) -> Callable:
+        """torchmetrics' bookkeeping around ``update`` (forget the cached result, count the call), kept
+        lean: its own wrapper sets both through ``Module.__setattr__`` and enters a grad-mode context
+        at every call, twice this metric's work. The updates detach their inputs: no grad context needed."""
+        state = self.__dict__
+
+        @functools.wraps(update)
+        def wrapped(*args: Any, **kwargs: Any) -> None:
+            state["_computed"] = None
+            state["_update_count"] += 1
+            update(*args, **kwargs)
+
+        return wrapped
+
     def compute(self) -> torch.Tensor:
         return self.total / self.weight
+
+    def to(self, *args: Any, **kwargs: Any) -> "MeanValue":
+        # Lightning moves a logged metric to the device of its value at every `self.log` of it; the
+        # move of a metric already there still walks all its states (~1 ms): skip it
+        if len(args) == 1 and not kwargs and isinstance(args[0], (str, torch.device)) \
+                and torch.device(args[0]) == self.total.device:
+            return self
+        return super().to(*args, **kwargs)
 
 
 class Accuracy(MeanValue):
@@ -138,7 +161,7 @@ class AblationModule(L.LightningModule):
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets `_current_fx_name` before and after every hook, ~40 times a training step;
         # nn.Module.__setattr__'s Parameter/Module/buffer checks make that ~5% of a small model's step.
-        if name == "_current_fx_name":
+        if name in ("_current_fx_name", "_epoch_steps"):
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)

@@ -27,6 +27,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 import ablate
+from ablate.checkpointing import LocalCheckpointIO
 from ablate.module import AblationModule, keep_callback_state
 from ablate.probes import Diverged, Divergence, History, Throughput
 from ablate.results import RECORD_NAME, SCHEMA_VERSION, read_record, write_record
@@ -174,7 +175,7 @@ def run_trial(cfg: DictConfig) -> float:
         callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="last", save_top_k=1,
                                          enable_version_counter=False))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=_logger(cfg, run_dir),
-                                     default_root_dir=str(run_dir))
+                                     default_root_dir=str(run_dir), plugins=[LocalCheckpointIO()])
     keep_callback_state(trainer)  # ddp_spawn: rank 0's measurements come back to this process
     resume = _resumable(checkpoint_dir / "last.ckpt")
 
