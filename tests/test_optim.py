@@ -117,7 +117,7 @@ class _LRTrace(L.Callback):
     def __init__(self):
         self.lrs, self.momenta, self.final = [], [], None
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):   # every step, however batches are grouped
         group = trainer.optimizers[0].param_groups[0]
         self.lrs.append(group["lr"])
         self.momenta.append(group.get("momentum"))

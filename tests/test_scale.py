@@ -18,6 +18,8 @@ import lightning as L
 import pytest
 import torch
 
+from ablate.data import BatchGroup
+
 TESTS = Path(__file__).resolve().parent
 SMOKE_TRAIN_ROWS = 420        # budget=smoke: 600 samples, 10% validation, 20% test
 SMOKE_VAL_ROWS = 60
@@ -36,7 +38,9 @@ class ShardLog(L.Callback):
         return [round(v, 6) for v in (x.flatten(1).double() @ weights).tolist()]
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.rows["train"].setdefault(trainer.current_epoch, []).extend(self._fingerprints(batch[0]))
+        batches = batch if isinstance(batch, BatchGroup) else [batch]     # steps_per_call groups them
+        for x, _ in batches:
+            self.rows["train"].setdefault(trainer.current_epoch, []).extend(self._fingerprints(x))
 
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
         self.rows["val"].setdefault(trainer.current_epoch, []).extend(self._fingerprints(batch[0]))

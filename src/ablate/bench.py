@@ -9,7 +9,8 @@ warm-up of each), with the same intra-op thread count (``--threads``, default 1)
 * **ablate** is :func:`ablate.run.run_trial` on the composed config: exactly what
   ``python -m ablate budget=quick`` runs after Hydra has composed the config (the config check,
   seeding, building, the Trainer from ``conf/trainer`` with the callbacks and CSV logger of every run,
-  the per-epoch ``last.ckpt``, the test pass and the record), minus process start-up. What differs
+  the per-epoch ``last.ckpt``, the test pass and the record; ``steps_per_call`` at its default, 8
+  optimizer steps per Lightning batch call), minus process start-up. What differs
   from a bare ``python -m ablate``: ``run_dir`` is a temporary folder, torch uses ``--threads``
   intra-op threads (as the raw loop does), and the progress bar is off (``budget.progress_bar=false``:
   a display, not training; ``--progress-bar`` turns it back on: Lightning's TQDM bar redraws at every
