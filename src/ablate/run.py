@@ -174,8 +174,11 @@ def run_trial(cfg: DictConfig) -> float:
         # one file, overwritten every epoch (save_last alone never writes without a top-k save)
         callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="last", save_top_k=1,
                                          enable_version_counter=False))
+    # checkpoint=false: no checkpoint at all (Lightning would otherwise add its own ModelCheckpoint,
+    # writing logs/checkpoints/epoch=...ckpt every epoch and leaving it behind)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=_logger(cfg, run_dir),
-                                     default_root_dir=str(run_dir), plugins=[LocalCheckpointIO()])
+                                     default_root_dir=str(run_dir), plugins=[LocalCheckpointIO()],
+                                     enable_checkpointing=bool(cfg.get("checkpoint", True)))
     keep_callback_state(trainer)  # ddp_spawn: rank 0's measurements come back to this process
     resume = _resumable(checkpoint_dir / "last.ckpt")
 
