@@ -175,9 +175,6 @@ def test_killed_run_resumes_from_its_last_epoch(compose_cfg, tmp_path, monkeypat
 
 def test_checkpoint_false_writes_no_checkpoint(compose_cfg):
     """``checkpoint=false`` means none at all: not ablate's last.ckpt, nor Lightning's default one."""
-    from ablate.results import read_record
-    from ablate.run import run_trial
-
     cfg = compose_cfg(["budget=smoke", "checkpoint=false"])
     run_trial(cfg)
     assert read_record(cfg.run_dir)["status"] == "ok"

@@ -170,15 +170,16 @@ def run_trial(cfg: DictConfig) -> float:
     history, throughput = History(probes), Throughput()
     callbacks = [Divergence(), throughput, *probes, history]
     checkpoint_dir = run_dir / "checkpoints"
-    if cfg.get("checkpoint", True):
+    checkpointing = bool(cfg.get("checkpoint", True))
+    if checkpointing:
         # one file, overwritten every epoch (save_last alone never writes without a top-k save)
         callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="last", save_top_k=1,
                                          enable_version_counter=False))
-    # checkpoint=false: no checkpoint at all (Lightning would otherwise add its own ModelCheckpoint,
-    # writing logs/checkpoints/epoch=...ckpt every epoch and leaving it behind)
+    # checkpoint=false means none at all: without enable_checkpointing=False Lightning adds its own
+    # ModelCheckpoint (logs/checkpoints/epoch=...ckpt every epoch, left behind after the run)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=_logger(cfg, run_dir),
                                      default_root_dir=str(run_dir), plugins=[LocalCheckpointIO()],
-                                     enable_checkpointing=bool(cfg.get("checkpoint", True)))
+                                     enable_checkpointing=checkpointing)
     keep_callback_state(trainer)  # ddp_spawn: rank 0's measurements come back to this process
     resume = _resumable(checkpoint_dir / "last.ckpt")
 
