@@ -11,7 +11,7 @@ import pytest
 from torch import nn
 
 import ablate.run
-from ablate.bench import main
+from ablate.bench import main, run_lockstep, run_raw
 from ablate.data import BatchGroup
 from ablate.module import AblationModule
 from ablate.results import read_record
@@ -20,8 +20,9 @@ from ablate.run import run_trial
 RATIO = re.compile(r"^ablate/raw fit-time ratio: \d+\.\d\d$")
 
 
-def test_bench_prints_its_ratio_last(capsys):
-    ratio = main(["--epochs", "1", "--repeats", "1", "--samples", "400"])
+@pytest.mark.parametrize("method", [[], ["--whole-runs"]], ids=["lockstep", "whole-runs"])
+def test_bench_prints_its_ratio_last(capsys, method):
+    ratio = main(["--epochs", "2", "--repeats", "1", "--samples", "400", *method])
     lines = capsys.readouterr().out.strip().splitlines()
     assert RATIO.match(lines[-1]), lines[-1]
     assert float(lines[-1].rsplit(" ", 1)[1]) == pytest.approx(ratio, abs=0.005)
@@ -32,6 +33,22 @@ def test_bench_prints_its_ratio_last(capsys):
     # same model, same batches: both contenders end at the same training loss
     losses = {name: re.search(r"final train/loss (\S+),", row).group(1) for name, row in rows.items()}
     assert losses["ablate"] == losses["raw"]
+    repeat = re.search(r"repeat 1/1: ablate (\S+) s, raw (\S+) s", "\n".join(lines))
+    assert 0 < float(repeat.group(1)) and 0 < float(repeat.group(2))
+
+
+def test_lockstep_runs_both_contenders_epoch_by_epoch(compose_cfg, tmp_path):
+    """The raw loop's epochs run inside ablate's fit, one before each of ablate's epochs, and their time
+    is taken out of ablate's: both end where they would have run alone."""
+    overrides = ["budget=smoke", "trainer.max_epochs=3"]
+    alone = run_raw(compose_cfg(overrides, tmp_path / "alone"))
+    ablate, raw = run_lockstep(compose_cfg(overrides, tmp_path / "ablate"), compose_cfg(overrides, tmp_path / "raw"))
+    assert raw["steps"] == ablate["steps"] == alone["steps"] == 3 * 4         # 420 training rows: 4 batches of 128
+    assert raw["train_loss"] == alone["train_loss"] == pytest.approx(ablate["train_loss"], abs=1e-6)
+    assert len((tmp_path / "raw" / "metrics.csv").read_text().splitlines()) == 1 + 3
+    assert raw["interleaved_epochs"] == [0, 1, 2]                  # one raw epoch before each of ablate's
+    assert 0 < ablate["fit_s"] and 0 < raw["fit_s"]
+    assert read_record(tmp_path / "ablate")["status"] == "ok"
 
 
 @pytest.mark.slow

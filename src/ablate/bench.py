@@ -3,8 +3,13 @@ what ``hydra/launcher=joblib`` gains on a sweep.
 
 **Fit time.** Both contenders train the default trial (``model=mlp``: depth 3, width 256, ReLU;
 MNIST-1D; batch 128; Adam, lr 1e-3; ``budget=quick``: 20 epochs of 3,500 samples = 560 steps) in
-this process, alternating (ablate first in even repeats, raw first in odd ones, after one untimed
-warm-up of each), with the same intra-op thread count (``--threads``, default 1).
+this process, with the same intra-op thread count (``--threads``, default 1), after one untimed
+warm-up of each. They alternate **epoch by epoch** (lockstep): a callback placed first in ablate's
+Trainer runs one epoch of the raw loop at each ``on_train_epoch_start``, before ablate's own epoch
+(and before its Throughput clock starts), and ablate's fit time is that of ``Trainer.fit`` minus the
+raw epochs inside it. Each epoch takes ~0.1 s, so both contenders see the same speed of a shared
+machine, whose speed can drift by 1.5x within a minute: whole runs taken in turn (``--whole-runs``)
+give paired ratios spread over ~0.9-1.5 on such a machine, lockstep ones over a few percent.
 
 * **ablate** is :func:`ablate.run.run_trial` on the composed config: exactly what
   ``python -m ablate budget=quick`` runs after Hydra has composed the config (the config check,
@@ -15,7 +20,7 @@ warm-up of each), with the same intra-op thread count (``--threads``, default 1)
   intra-op threads (as the raw loop does), and the progress bar is off (``budget.progress_bar=false``:
   a display, not training; ``--progress-bar`` turns it back on: Lightning's TQDM bar redraws at every
   step, ~1-2 ms a step here, see the README). Its *fit time* is the wall time of ``Trainer.fit``
-  (timed by wrapping it for the duration of the bench).
+  (timed by wrapping it for the duration of the bench), minus the raw epochs run inside it.
 * **raw** is the loop one would write by hand for the same job, on the same data tensors and the same
   model (built by :func:`ablate.run.build` from the same seed, so both start from identical weights and
   see identical batches: their final losses agree, which the bench prints as a check): per epoch one
@@ -23,7 +28,7 @@ warm-up of each), with the same intra-op thread count (``--threads``, default 1)
   for NaN/inf at every step (as ablate's Divergence callback does); training loss and accuracy
   accumulated on the device; a validation pass (loss and accuracy); a CSV row; and a resumable
   checkpoint (model + optimizer + epoch, written atomically), as ablate's ``last.ckpt`` is. Its fit time
-  runs from building the optimizer to the end of the last epoch. ``--bare`` drops the divergence check,
+  is the sum of its epochs' wall times (the first one builds the optimizer). ``--bare`` drops the divergence check,
   CSV row and checkpoint from the raw loop (a lower bound no sweep that resumes could use).
 * ``--floor`` adds Lightning's own floor: a minimal LightningModule (``training_step`` returning the
   loss; no validation, callbacks, metrics, logger or checkpoint) against the bare loop's training
@@ -31,8 +36,7 @@ warm-up of each), with the same intra-op thread count (``--threads``, default 1)
 
 Reported: per-step times (fit time / steps, and training-only time / steps: ablate's Throughput
 callback, the raw loop's own clock) and training samples/s; the ratio is the **median of the paired
-per-repeat ratios** (ablate fit time / raw fit time of the same repeat; pairing cancels the slow drifts
-of a shared machine), with their range.
+per-repeat ratios** (ablate fit time / raw fit time of the same repeat), with their range.
 
 **Sweep** (``--sweep``). The same grid (``--sweep-grid``: by default 8 jobs of ~10-15 s each, long
 enough that process start-up does not dominate) runs as ``python -m ablate -m ...`` subprocesses with
@@ -82,18 +86,23 @@ def compose(overrides: list[str], run_dir: Path):
 
 
 @contextlib.contextmanager
-def timed_fit(into: list[float]) -> Iterator[None]:
-    """Appends the wall time of every ``lightning.Trainer.fit`` call made inside the block to ``into``."""
+def timed_fit(into: list[float], first_callback=None) -> Iterator[None]:
+    """Appends the wall time of every ``lightning.Trainer.fit`` call made inside the block to ``into``;
+    ``first_callback`` joins the Trainer's callbacks, first, for the duration of each fit."""
     import lightning as L
 
     original = L.Trainer.fit
 
     def fit(self, *args, **kwargs):
+        if first_callback is not None:
+            self.callbacks.insert(0, first_callback)
         t0 = time.perf_counter()
         try:
             return original(self, *args, **kwargs)
         finally:
             into.append(time.perf_counter() - t0)
+            if first_callback is not None:
+                self.callbacks.remove(first_callback)
 
     L.Trainer.fit = fit
     try:
@@ -102,13 +111,14 @@ def timed_fit(into: list[float]) -> Iterator[None]:
         L.Trainer.fit = original
 
 
-def run_ablate(cfg) -> dict:
-    """One trial through :func:`ablate.run.run_trial`; its fit time, training time and final losses."""
+def run_ablate(cfg, first_callback=None) -> dict:
+    """One trial through :func:`ablate.run.run_trial`; its fit time, training time and final losses.
+    ``first_callback`` (a Lightning callback) goes first in the Trainer's callbacks for the fit."""
     from ablate.results import read_record
     from ablate.run import run_trial
 
     fits: list[float] = []
-    with timed_fit(fits), open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
+    with timed_fit(fits, first_callback), open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
         run_trial(cfg)
     record = read_record(cfg.run_dir)
     if record["status"] != "ok":
@@ -119,36 +129,46 @@ def run_ablate(cfg) -> dict:
             "val_acc": record["metrics"]["val/acc"]}
 
 
-def run_raw(cfg, bare: bool = False) -> dict:
-    """The same trial as a hand-written loop (see the module docstring)."""
-    import lightning as L
-    from torch import nn
+class RawLoop:
+    """The same trial as a hand-written loop (see the module docstring), one epoch per :meth:`epoch`
+    call, so that it can run on its own (:func:`run_raw`) or in lockstep with ablate's epochs."""
 
-    from ablate.run import build
+    def __init__(self, cfg, bare: bool = False):
+        import lightning as L
+        from torch import nn
 
-    if cfg.optimizer._target_ != "torch.optim.Adam" or cfg.loss._target_ != "torch.nn.CrossEntropyLoss" \
-            or cfg.scheduler._target_ != "ablate.nn.schedules.constant":
-        raise SystemExit("ablate.bench: the raw loop is written for optimizer=adam, loss=cross_entropy, "
-                         "scheduler=none (the defaults)")
-    L.seed_everything(cfg.seed, workers=True, verbose=False)      # as run_trial does before building
-    datamodule, module = build(cfg)
-    model = module.model
-    x, y = datamodule.splits["train"]
-    xv, yv = datamodule.splits["val"]
-    batch, epochs, seed = int(cfg.data.batch_size), int(cfg.trainer.max_epochs), int(cfg.data.seed)
-    run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    rows, steps, train_s = [], 0, 0.0
+        from ablate.run import build
 
-    t_fit = time.perf_counter()
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg.optimizer.lr), betas=tuple(cfg.optimizer.betas),
-                                 eps=float(cfg.optimizer.eps), weight_decay=float(cfg.optimizer.weight_decay))
-    loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(epochs):
+        if cfg.optimizer._target_ != "torch.optim.Adam" or cfg.loss._target_ != "torch.nn.CrossEntropyLoss" \
+                or cfg.scheduler._target_ != "ablate.nn.schedules.constant":
+            raise SystemExit("ablate.bench: the raw loop is written for optimizer=adam, loss=cross_entropy, "
+                             "scheduler=none (the defaults)")
+        L.seed_everything(cfg.seed, workers=True, verbose=False)      # as run_trial does before building
+        datamodule, module = build(cfg)
+        self.cfg, self.bare, self.model, self.loss_fn = cfg, bare, module.model, nn.CrossEntropyLoss()
+        self.x, self.y = datamodule.splits["train"]
+        self.xv, self.yv = datamodule.splits["val"]
+        self.batch, self.epochs, self.seed = int(cfg.data.batch_size), int(cfg.trainer.max_epochs), int(cfg.data.seed)
+        self.run_dir = Path(cfg.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.optimizer = None
+        self.rows: list[dict] = []
+        self.steps, self.fit_s, self.train_s = 0, 0.0, 0.0
+
+    def epoch(self) -> None:
+        """One epoch: training, validation, CSV row, checkpoint; the first call also builds the
+        optimizer. Its wall time adds to ``fit_s``, its training loop's to ``train_s``."""
+        t_fit = time.perf_counter()
+        cfg, model, loss_fn, x, y, batch = self.cfg, self.model, self.loss_fn, self.x, self.y, self.batch
+        if self.optimizer is None:
+            self.optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg.optimizer.lr),
+                                              betas=tuple(cfg.optimizer.betas), eps=float(cfg.optimizer.eps),
+                                              weight_decay=float(cfg.optimizer.weight_decay))
+        optimizer, epoch = self.optimizer, len(self.rows)
         t_train = time.perf_counter()
         model.train()
         # IndexLoader's order: one permutation per (seed, epoch)
-        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
         loss_sum, correct = torch.zeros(()), torch.zeros((), dtype=torch.long)
         for i in range(0, len(y), batch):
             idx = order[i : i + batch]
@@ -158,30 +178,65 @@ def run_raw(cfg, bare: bool = False) -> dict:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            if not bare and not math.isfinite(loss.item()):
+            if not self.bare and not math.isfinite(loss.item()):
                 raise RuntimeError(f"raw loop diverged at epoch {epoch}")
             loss_sum += loss.detach() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
-            steps += 1
-        train_s += time.perf_counter() - t_train
+            self.steps += 1
+        self.train_s += time.perf_counter() - t_train
         model.eval()
         with torch.no_grad():
-            logits = model(xv)
-            val_loss, val_acc = loss_fn(logits, yv).item(), (logits.argmax(1) == yv).float().mean().item()
-        rows.append({"epoch": epoch, "step": steps, "train/loss": loss_sum.item() / len(y),
-                     "train/acc": correct.item() / len(y), "val/loss": val_loss, "val/acc": val_acc})
-        if not bare:
-            with open(run_dir / "metrics.csv", "a", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(rows[-1]))
+            logits = model(self.xv)
+            val_loss = loss_fn(logits, self.yv).item()
+            val_acc = (logits.argmax(1) == self.yv).float().mean().item()
+        self.rows.append({"epoch": epoch, "step": self.steps, "train/loss": loss_sum.item() / len(y),
+                          "train/acc": correct.item() / len(y), "val/loss": val_loss, "val/acc": val_acc})
+        if not self.bare:
+            with open(self.run_dir / "metrics.csv", "a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(self.rows[-1]))
                 if epoch == 0:
                     writer.writeheader()
-                writer.writerow(rows[-1])
-            tmp = run_dir / "last.ckpt.tmp"
+                writer.writerow(self.rows[-1])
+            tmp = self.run_dir / "last.ckpt.tmp"
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}, tmp)
-            os.replace(tmp, run_dir / "last.ckpt")
-    fit_s = time.perf_counter() - t_fit
-    return {"fit_s": fit_s, "train_s": train_s, "samples": len(y) * epochs, "steps": steps,
-            "train_loss": rows[-1]["train/loss"], "val_acc": rows[-1]["val/acc"]}
+            os.replace(tmp, self.run_dir / "last.ckpt")
+        self.fit_s += time.perf_counter() - t_fit
+
+    def result(self) -> dict:
+        return {"fit_s": self.fit_s, "train_s": self.train_s, "samples": len(self.y) * len(self.rows),
+                "steps": self.steps, "train_loss": self.rows[-1]["train/loss"], "val_acc": self.rows[-1]["val/acc"]}
+
+
+def run_raw(cfg, bare: bool = False) -> dict:
+    """The raw loop's whole trial on its own."""
+    raw = RawLoop(cfg, bare)
+    for _ in range(raw.epochs):
+        raw.epoch()
+    return raw.result()
+
+
+def run_lockstep(ablate_cfg, raw_cfg, bare: bool = False) -> tuple[dict, dict]:
+    """Both contenders in one run, epoch by epoch: a callback placed first in ablate's Trainer runs one
+    raw epoch at each ``on_train_epoch_start`` (before ablate's Throughput clock starts), and ablate's
+    fit time is ``Trainer.fit``'s minus the time of the raw epochs inside it. The two then share every
+    ~0.1 s of the machine, so a drift in its speed hits both alike."""
+    import lightning as L
+
+    raw = RawLoop(raw_cfg, bare)
+    inside = []                                   # the raw epochs run inside ablate's fit
+
+    class Interleave(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if len(raw.rows) < raw.epochs:
+                raw.epoch()
+                inside.append(trainer.current_epoch)
+
+    ablate = run_ablate(ablate_cfg, first_callback=Interleave())
+    inside_s = raw.fit_s
+    while len(raw.rows) < raw.epochs:             # ablate stopped early (it does not at budget=quick)
+        raw.epoch()
+    ablate["fit_s"] -= inside_s
+    return ablate, {**raw.result(), "interleaved_epochs": inside}
 
 
 def run_floor(cfg) -> dict:
@@ -245,9 +300,14 @@ def fit_bench(args) -> float:
     ablate_once(), raw_once()                                        # warm-up: imports, first calls
     results: dict[str, list[dict]] = {"ablate": [], "raw": []}
     for r in range(args.repeats):
-        order = ("ablate", "raw") if r % 2 == 0 else ("raw", "ablate")
-        for name in order:
-            results[name].append(ablate_once() if name == "ablate" else raw_once())
+        if args.whole_runs:
+            order = ("ablate", "raw") if r % 2 == 0 else ("raw", "ablate")
+            for name in order:
+                results[name].append(ablate_once() if name == "ablate" else raw_once())
+        else:
+            a, w = run_lockstep(compose(overrides, root / f"ablate-{next(runs)}"),
+                                compose(overrides, root / f"raw-{next(runs)}"), bare=args.bare)
+            results["ablate"].append(a), results["raw"].append(w)
         a, w = results["ablate"][-1], results["raw"][-1]
         print(f"  repeat {r + 1}/{args.repeats}: ablate {a['fit_s']:.3f} s, raw {w['fit_s']:.3f} s, "
               f"ratio {a['fit_s'] / w['fit_s']:.3f}", flush=True)
@@ -344,6 +404,8 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--progress-bar", action="store_true", help="leave ablate's progress bar on")
     parser.add_argument("--bare", action="store_true",
                         help="raw loop without the per-step divergence check, CSV row and checkpoint")
+    parser.add_argument("--whole-runs", action="store_true",
+                        help="time whole runs in turn instead of epochs in lockstep (noisier on a shared machine)")
     parser.add_argument("--floor", action="store_true",
                         help="also time a minimal LightningModule against the bare loop: Lightning's own floor")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
