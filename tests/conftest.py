@@ -4,7 +4,10 @@ overridden with a temporary folder."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,11 @@ import torch
 # The models under test are tiny: one intra-op thread is faster than OpenMP's two, and on a busy
 # 2-core machine two spinning OpenMP threads make every op ~100x slower.
 torch.set_num_threads(1)
+
+# Generated data sets (MNIST-1D) are cached on disk for the session, in a folder of its own: the
+# subprocess tests read them instead of generating them again, and the user's cache stays untouched.
+_CACHE = tempfile.mkdtemp(prefix="ablate-test-cache-")
+os.environ.setdefault("ABLATE_CACHE_DIR", _CACHE)
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -24,6 +32,10 @@ def compose(overrides=(), run_dir: str | Path = ".") -> "DictConfig":  # noqa: F
 
     with initialize_config_module("ablate.conf", version_base="1.3"):
         return hydra_compose("config", overrides=[*overrides, f"run_dir={run_dir}"])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 def pytest_configure(config):

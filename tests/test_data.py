@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from types import SimpleNamespace
 
 import pytest
@@ -50,6 +51,60 @@ def test_mnist1d():
     assert set(d.y.tolist()) == set(range(10))
     again = sources.mnist1d(num_samples=200, seed=42)
     assert torch.equal(d.x, again.x)
+
+
+@pytest.fixture
+def mnist1d_cache(tmp_path, monkeypatch):
+    """An empty disk cache and an empty in-process cache; counts the calls of mnist1d's generator."""
+    import mnist1d.data
+
+    monkeypatch.setenv("ABLATE_CACHE_DIR", str(tmp_path / "cache"))
+    sources._mnist1d_arrays.cache_clear()
+    calls = []
+    make = mnist1d.data.make_dataset
+    monkeypatch.setattr(mnist1d.data, "make_dataset", lambda args: (calls.append(args.num_samples), make(args))[1])
+    yield tmp_path / "cache", calls
+    sources._mnist1d_arrays.cache_clear()
+
+
+def test_mnist1d_is_generated_once_across_processes(mnist1d_cache):
+    folder, calls = mnist1d_cache
+    first = sources.mnist1d(num_samples=150, seed=3)
+    assert calls == [150] and [p.name for p in folder.iterdir()] == \
+        [f"mnist1d-{version('mnist1d')}-n150-seed3.npz"]                    # no temporary file left
+    sources._mnist1d_arrays.cache_clear()                                 # as a fresh process would start
+    again = sources.mnist1d(num_samples=150, seed=3)
+    assert calls == [150]                                                 # read from disk, not generated
+    assert torch.equal(first.x, again.x) and torch.equal(first.y, again.y)
+    sources.mnist1d(num_samples=150, seed=4)
+    assert calls == [150, 150] and len(list(folder.iterdir())) == 2       # the seed is part of the key
+
+
+def test_a_torn_cache_file_is_generated_again(mnist1d_cache):
+    folder, calls = mnist1d_cache
+    fresh = sources.mnist1d(num_samples=120, seed=0)
+    (path,) = folder.iterdir()
+    path.write_bytes(path.read_bytes()[:100])                             # a write cut short
+    sources._mnist1d_arrays.cache_clear()
+    again = sources.mnist1d(num_samples=120, seed=0)
+    assert calls == [120, 120] and torch.equal(fresh.x, again.x)
+    sources._mnist1d_arrays.cache_clear()
+    sources.mnist1d(num_samples=120, seed=0)
+    assert calls == [120, 120]                                            # and written whole this time
+
+
+def test_no_disk_cache_when_off_or_not_writable(mnist1d_cache, monkeypatch, tmp_path):
+    _, calls = mnist1d_cache
+    monkeypatch.setenv("ABLATE_CACHE_DIR", "off")
+    sources.mnist1d(num_samples=100, seed=0)
+    sources._mnist1d_arrays.cache_clear()
+    sources.mnist1d(num_samples=100, seed=0)
+    assert calls == [100, 100] and sources.cache_dir() is None
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("ABLATE_CACHE_DIR", str(blocker / "cache"))     # cannot be created: runs uncached
+    sources._mnist1d_arrays.cache_clear()
+    assert sources.mnist1d(num_samples=100, seed=0).x.shape == (100, 1, 40)
 
 
 def test_recall_label_is_the_first_symbol():

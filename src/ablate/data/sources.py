@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,21 +54,79 @@ def digits() -> Dataset:
     return _dataset(d.images[:, None] / 16.0, d.target, 10, "digits")
 
 
+def cache_dir() -> Path | None:
+    """Where generated data sets are kept between processes: ``$ABLATE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/ablate``, else ``~/.cache/ablate``. ``ABLATE_CACHE_DIR=off`` (or empty) turns
+    the disk cache off."""
+    configured = os.environ.get("ABLATE_CACHE_DIR")
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "off", "0", "false", "none") else Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ablate"
+
+
+def _load_npz(path: Path, num_samples: int) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            x, y = f["x"], f["y"]
+    except FileNotFoundError:
+        return None
+    except Exception as e:  # noqa: BLE001 - a torn or foreign file: generate the data again
+        log.warning("ignoring the unreadable cached data set %s (%s); generating it again", path, e)
+        return None
+    if len(x) != num_samples or len(y) != num_samples:
+        log.warning("ignoring the cached data set %s: %d samples, not %d", path, len(x), num_samples)
+        return None
+    return x, y
+
+
+def _save_npz(path: Path, x: np.ndarray, y: np.ndarray) -> None:
+    """Written to a temporary file beside ``path`` and renamed: a reader (another worker of the same
+    sweep) sees the whole file or none. A cache that cannot be written is skipped, not an error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        log.info("not caching %s: %s", path, e)
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, x=x, y=y)
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if not isinstance(e, OSError):
+            raise
+        log.warning("not caching %s: %s", path, e)      # a full disk, say: the run goes on without it
+
+
 @functools.lru_cache(maxsize=8)
 def _mnist1d_arrays(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from importlib.metadata import version
+
+    folder = cache_dir()
+    path = folder / f"mnist1d-{version('mnist1d')}-n{num_samples}-seed{seed}.npz" if folder else None
+    cached = _load_npz(path, num_samples) if path else None
+    if cached is not None:
+        return cached
     # make_dataset generates in memory; the package's get_dataset would try a download and write a pickle.
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
     args.num_samples, args.seed = num_samples, seed
     d = make_dataset(args)
-    return np.concatenate([d["x"], d["x_test"]]), np.concatenate([d["y"], d["y_test"]])
+    x, y = np.concatenate([d["x"], d["x_test"]]), np.concatenate([d["y"], d["y_test"]])
+    if path:
+        _save_npz(path, x, y)
+    return x, y
 
 
 def mnist1d(num_samples: int = 5000, seed: int = 42) -> Dataset:
     """MNIST-1D (Greydanus 2020): 10 digit templates as 40-sample 1-D signals with shifts, shear and
     noise. Returned as (1, 40) signals; MLPs flatten them, sequence models read 40 steps.
-    Generation costs ~1 s per 1000 samples, so it is cached per process."""
+    Generation costs ~1 s per 1000 samples, so the arrays are kept in memory for the process and on
+    disk (:func:`cache_dir`, one ``.npz`` per size, seed and mnist1d version) for the next ones:
+    every worker of a parallel sweep would otherwise generate them again."""
     x, y = _mnist1d_arrays(int(num_samples), int(seed))
     return _dataset(x[:, None, :], y, 10, "mnist1d")
 
