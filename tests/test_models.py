@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -100,6 +102,34 @@ def test_rnn_supports_no_batch_or_group_norm():
     assert RNN.supported_norms == ("none", "layer")
     for cls in (MLP, CNN, ResNet, Transformer):
         assert cls.supported_norms == NORMS
+
+
+class _NoNormsFamily(nn.Module):
+    """A user's own family (``model._target_`` outside ablate): its norms are read off the class."""
+
+    supported_norms = ("none",)
+
+
+def test_custom_family_norms_are_read_from_its_class():
+    cfg = compose(["norm=layer", f"model._target_={__name__}._NoNormsFamily"])
+    assert config_errors(cfg) == ["norm=layer is not supported by model=_nonormsfamily; valid norms for it: none"]
+    cfg = compose(["norm=layer", "model._target_=ablate.models.NoSuchFamily"])
+    assert any("model._target_='ablate.models.NoSuchFamily' cannot be imported" in e for e in config_errors(cfg))
+
+
+def test_the_config_check_does_not_import_torch():
+    """A parallel sweep's launching process only checks configs: it must not pay torch's import."""
+    code = ("import sys\n"
+            "from hydra import compose, initialize_config_module\n"
+            "import ablate\n"
+            "from ablate.validate import config_errors\n"
+            "with initialize_config_module('ablate.conf', version_base='1.3'):\n"
+            "    cfg = compose('config', overrides=['model=rnn', 'norm=batch', 'run_dir=.'])\n"
+            "print(config_errors(cfg))\n"
+            "assert 'torch' not in sys.modules, 'the config check imported torch'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "norm=batch is not supported by model=rnn" in out.stdout
 
 
 def test_resnet_residual_switch_keeps_parameters_changes_output():

@@ -13,6 +13,8 @@ from typing import Any
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from ablate.families import SUPPORTED_NORMS, builtin_family
+
 PRECISIONS = ("64", "64-true", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed", "bf16-true")
 CELLS = ("rnn", "lstm", "gru")
 POOLS = ("max", "avg", "none")
@@ -88,15 +90,19 @@ def config_errors(cfg: DictConfig) -> list[str]:
                       f"(e.g. model.heads={max(h for h in range(1, heads + 1) if width % h == 0)})")
     target, norm = _get(cfg, "model._target_"), _get(cfg, "norm.name")
     if target and norm:
-        try:
-            family = get_class(target)
-        except Exception as e:  # noqa: BLE001 - any import failure is a config error here
-            errors.append(f"model._target_={target!r} cannot be imported: {e}")
+        name, supported = builtin_family(target), None
+        if name:                          # a built-in family: no need to import it (and torch)
+            supported = SUPPORTED_NORMS[name]
         else:
-            supported = getattr(family, "supported_norms", None)
-            if supported is not None and norm not in supported:
-                errors.append(f"norm={norm} is not supported by model={family.__name__.lower()}; "
-                              f"valid norms for it: {', '.join(supported)}")
+            try:
+                family = get_class(target)
+            except Exception as e:  # noqa: BLE001 - any import failure is a config error here
+                errors.append(f"model._target_={target!r} cannot be imported: {e}")
+            else:
+                name, supported = family.__name__, getattr(family, "supported_norms", None)
+        if supported is not None and norm not in supported:
+            errors.append(f"norm={norm} is not supported by model={name.lower()}; "
+                          f"valid norms for it: {', '.join(supported)}")
     positive_int("norm.groups")
 
     # optimizer and schedule

@@ -5,6 +5,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ablate.families import SUPPORTED_NORMS
 from ablate.nn import Norm
 from ablate.nn.parts import as_signal, signal_shape
 
@@ -18,7 +19,7 @@ class CNN(nn.Module):
     while the map is still at least 2 wide, so deep stacks on short signals stay valid.
     """
 
-    supported_norms = ("none", "batch", "layer", "group")
+    supported_norms = SUPPORTED_NORMS["CNN"]
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,
                  depth: int = 3, width: int = 32, kernel_size: int = 5, pool: str = "max",

@@ -5,13 +5,14 @@ from typing import Callable
 
 from torch import nn
 
+from ablate.families import SUPPORTED_NORMS
 from ablate.nn import Norm
 
 
 class MLP(nn.Module):
     """``depth`` hidden layers of ``width`` units: Linear → norm → activation → dropout, then a head."""
 
-    supported_norms = ("none", "batch", "layer", "group")
+    supported_norms = SUPPORTED_NORMS["MLP"]
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,
                  depth: int = 3, width: int = 256, dropout: float = 0.0):

@@ -4,6 +4,7 @@ from typing import Callable
 
 from torch import nn
 
+from ablate.families import SUPPORTED_NORMS
 from ablate.nn import Norm
 from ablate.nn.parts import as_signal, signal_shape
 
@@ -35,7 +36,7 @@ class ResNet(nn.Module):
     ``depth`` counts blocks (2 convs each); ``residual`` switches the skip connections on or off.
     """
 
-    supported_norms = ("none", "batch", "layer", "group")
+    supported_norms = SUPPORTED_NORMS["ResNet"]
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,
                  depth: int = 4, width: int = 32, residual: bool = True, stem_stride: int = 1,

@@ -4,6 +4,7 @@ from typing import Callable
 
 from torch import nn
 
+from ablate.families import SUPPORTED_NORMS
 from ablate.nn import Norm
 from ablate.nn.parts import as_sequence, sequence_shape
 
@@ -19,7 +20,7 @@ class RNN(nn.Module):
     means by a normalised recurrent net, and layer norm is the standard there.
     """
 
-    supported_norms = ("none", "layer")
+    supported_norms = SUPPORTED_NORMS["RNN"]
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,
                  cell: str = "lstm", depth: int = 1, width: int = 64, dropout: float = 0.0):

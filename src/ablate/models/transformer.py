@@ -6,6 +6,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ablate.families import SUPPORTED_NORMS
 from ablate.nn import Norm
 from ablate.nn.parts import as_sequence, sequence_shape
 
@@ -50,7 +51,7 @@ class Transformer(nn.Module):
     """Encoder-only Transformer classifier: linear embedding of each step + positional encoding,
     a learned [CLS] token, ``depth`` blocks, a final norm (pre-LN only) and a linear head on [CLS]."""
 
-    supported_norms = ("none", "batch", "layer", "group")
+    supported_norms = SUPPORTED_NORMS["Transformer"]
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,
                  depth: int = 2, width: int = 64, heads: int = 4, mlp_ratio: int = 2, pre_ln: bool = True,
