@@ -155,3 +155,35 @@ def test_gradient_clipping_still_runs(compose_cfg):
     run_trial(cfg)
     record = read_record(cfg.run_dir)
     assert record["status"] == "ok" and record["epochs_completed"] == 2
+
+
+def test_logged_metric_holders_skip_only_the_move_to_where_they_are(compose_cfg, monkeypatch):
+    """After an epoch's first log, the holders of ablate's logged metrics skip Lightning's walk when
+    the metric is already on the target device; any other move still goes through Lightning's."""
+    import torch
+    from lightning.pytorch.trainer.connectors.logger_connector.result import _ResultMetric
+
+    from ablate.module import MeanValue, _LoggedMetric
+
+    holders = []
+
+    class Spy(L.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            holders.extend(trainer._results.values())
+
+    original = ablate.run.History
+    monkeypatch.setattr(ablate.run, "History", lambda probes: (probes.append(Spy()), original(probes))[1])
+    cfg = compose_cfg(["budget=smoke", "logger=none", "trainer.max_epochs=3"])
+    run_trial(cfg)
+    record = read_record(cfg.run_dir)
+    losses = [row["train/loss"] for row in record["history"]]
+    assert len(losses) == 3 and losses[0] > losses[1] > losses[2]          # logged anew every epoch
+    assert holders and all(type(h) is _LoggedMetric for h in holders)
+    holder = holders[0]
+    moved = []
+    monkeypatch.setattr(_ResultMetric, "to", lambda self, *a, **k: (moved.append(a), self)[1])
+    assert holder.to(torch.device("cpu")) is holder and holder.to("cpu") is holder and moved == []
+    holder.to(torch.float64)
+    holder.to(torch.device("meta"))
+    assert moved == [(torch.float64,), (torch.device("meta"),)]
+    assert isinstance(holder.value, MeanValue)
