@@ -20,7 +20,7 @@ from ablate.run import run_trial
 RATIO = re.compile(r"^ablate/raw fit-time ratio: \d+\.\d\d$")
 
 
-@pytest.mark.parametrize("method", [[], ["--whole-runs"]], ids=["lockstep", "whole-runs"])
+@pytest.mark.parametrize("method", [["--floor"], ["--whole-runs"]], ids=["lockstep+floor", "whole-runs"])
 def test_bench_prints_its_ratio_last(capsys, method):
     ratio = main(["--epochs", "2", "--repeats", "1", "--samples", "400", *method])
     lines = capsys.readouterr().out.strip().splitlines()
@@ -35,6 +35,9 @@ def test_bench_prints_its_ratio_last(capsys, method):
     assert losses["ablate"] == losses["raw"]
     repeat = re.search(r"repeat 1/1: ablate (\S+) s, raw (\S+) s", "\n".join(lines))
     assert 0 < float(repeat.group(1)) and 0 < float(repeat.group(2))
+    if "--floor" in method:
+        floor = re.search(r"^Lightning's floor: .*: (\d+\.\d\d) \(median of 1", "\n".join(lines), re.MULTILINE)
+        assert floor and float(floor.group(1)) > 0
 
 
 def test_lockstep_runs_both_contenders_epoch_by_epoch(compose_cfg, tmp_path):

@@ -32,7 +32,8 @@ give paired ratios spread over ~0.9-1.5 on such a machine, lockstep ones over a 
   CSV row and checkpoint from the raw loop (a lower bound no sweep that resumes could use).
 * ``--floor`` adds Lightning's own floor: a minimal LightningModule (``training_step`` returning the
   loss; no validation, callbacks, metrics, logger or checkpoint) against the bare loop's training
-  time, on the same model and batches: what no change in ablate can remove.
+  time, on the same model and batches, also in lockstep: what Lightning costs a module that does
+  nothing of its own.
 
 Reported: per-step times (fit time / steps, and training-only time / steps: ablate's Throughput
 callback, the raw loop's own clock) and training samples/s; the ratio is the **median of the paired
@@ -219,18 +220,9 @@ def run_lockstep(ablate_cfg, raw_cfg, bare: bool = False) -> tuple[dict, dict]:
     raw epoch at each ``on_train_epoch_start`` (before ablate's Throughput clock starts), and ablate's
     fit time is ``Trainer.fit``'s minus the time of the raw epochs inside it. The two then share every
     ~0.1 s of the machine, so a drift in its speed hits both alike."""
-    import lightning as L
-
     raw = RawLoop(raw_cfg, bare)
-    inside = []                                   # the raw epochs run inside ablate's fit
-
-    class Interleave(L.Callback):
-        def on_train_epoch_start(self, trainer, pl_module):
-            if len(raw.rows) < raw.epochs:
-                raw.epoch()
-                inside.append(trainer.current_epoch)
-
-    ablate = run_ablate(ablate_cfg, first_callback=Interleave())
+    inside: list[int] = []                        # the epochs of ablate's fit the raw epochs ran in
+    ablate = run_ablate(ablate_cfg, first_callback=_interleave(raw, inside))
     inside_s = raw.fit_s
     while len(raw.rows) < raw.epochs:             # ablate stopped early (it does not at budget=quick)
         raw.epoch()
@@ -238,9 +230,24 @@ def run_lockstep(ablate_cfg, raw_cfg, bare: bool = False) -> tuple[dict, dict]:
     return ablate, {**raw.result(), "interleaved_epochs": inside}
 
 
-def run_floor(cfg) -> dict:
+def _interleave(raw: RawLoop, inside: list[int]):
+    """A Lightning callback running one epoch of ``raw`` at each ``on_train_epoch_start``."""
+    import lightning as L
+
+    class Interleave(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if len(raw.rows) < raw.epochs:
+                raw.epoch()
+                inside.append(trainer.current_epoch)
+
+    return Interleave()
+
+
+def run_floor(cfg, raw_cfg) -> tuple[float, float]:
     """Lightning's own floor: a minimal LightningModule (``training_step`` returning the loss, Adam)
-    on the same model and batches, no validation, callbacks, metrics, logger or checkpoint."""
+    on the same model and batches, no validation, callbacks, metrics, logger or checkpoint, in
+    lockstep with the bare raw loop. Returns (the minimal module's fit time, the bare loop's
+    training time)."""
     import lightning as L
     from torch import nn
 
@@ -258,16 +265,18 @@ def run_floor(cfg) -> dict:
         def configure_optimizers(self):
             return torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
+    raw = RawLoop(raw_cfg, bare=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module = build(cfg)
     x, y = datamodule.splits["train"]
     loader = IndexLoader(x, y, int(cfg.data.batch_size), shuffle=True, seed=int(cfg.data.seed))
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=int(cfg.trainer.max_epochs), logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[_interleave(raw, [])])
     t0 = time.perf_counter()
     with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
         trainer.fit(Minimal(module.model, float(cfg.optimizer.lr)), train_dataloaders=loader)
-    return {"fit_s": time.perf_counter() - t0, "steps": trainer.global_step}
+    return time.perf_counter() - t0 - raw.fit_s, raw.train_s
 
 
 def _ms(seconds: float, steps: int) -> str:
@@ -320,9 +329,9 @@ def fit_bench(args) -> float:
     if args.floor:
         floors = []
         for r in range(args.repeats):
-            bare = run_raw(compose(overrides, root / f"raw-{next(runs)}"), bare=True)
-            floor = run_floor(compose(overrides, root / f"floor-{next(runs)}"))
-            floors.append(floor["fit_s"] / bare["train_s"])
+            floor_s, bare_s = run_floor(compose(overrides, root / f"floor-{next(runs)}"),
+                                        compose(overrides, root / f"raw-{next(runs)}"))
+            floors.append(floor_s / bare_s)
         print(f"Lightning's floor: a minimal LightningModule (training_step only: no validation, callbacks, "
               f"metrics, logger or checkpoint) / the bare loop's training time: {statistics.median(floors):.2f} "
               f"(median of {len(floors)}, range {min(floors):.2f}-{max(floors):.2f})")
@@ -395,7 +404,7 @@ def sweep_bench(args) -> None:
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(prog="python -m ablate.bench", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats of each contender (default 5)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed repeats of each contender (default 9)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs per run (default 20, budget=quick's)")
     parser.add_argument("--samples", type=int, default=None, help="budget.num_samples (default: budget=quick's)")
     parser.add_argument("--threads", type=int, default=1,
