@@ -39,7 +39,7 @@ Reported: per-step times (fit time / steps, and training-only time / steps: abla
 callback, the raw loop's own clock) and training samples/s; the ratio is the **median of the paired
 per-repeat ratios** (ablate fit time / raw fit time of the same repeat), with their range.
 
-**Sweep** (``--sweep``). The same grid (``--sweep-grid``: by default 8 alike jobs of ~12 s each, long
+**Sweep** (``--sweep``). The same grid (``--sweep-grid``: by default 8 alike jobs of ~12-17 s each, long
 enough that process start-up does not dominate) runs as ``python -m ablate -m ...`` subprocesses with
 Hydra's basic launcher (jobs one after another in one process) and with ``hydra/launcher=joblib``
 (loky worker processes, ``n_jobs=-1``: one per core; loky caps each worker's OpenMP threads at
@@ -71,7 +71,7 @@ import torch
 
 RATIO_LINE = "ablate/raw fit-time ratio: {:.2f}"
 DEFAULT_THREADS = torch.get_num_threads()   # what a fresh `python -m ablate` process uses
-# 8 jobs of ~12 s each on a 2-core CPU, all alike, so that the workers' shares of the grid are even.
+# 8 jobs of ~12-17 s each on a 2-core CPU, all alike, so that the workers' shares of the grid are even.
 # The MNIST-1D arrays come from the disk cache (the fit bench has just generated them).
 SWEEP_GRID = ("seed=0,1,2,3,4,5,6,7", "budget=smoke", "budget.num_samples=5000", "trainer.max_epochs=100")
 
