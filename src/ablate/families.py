@@ -5,7 +5,7 @@ sweep. The families' ``supported_norms`` attributes are these same tuples."""
 
 from __future__ import annotations
 
-NORMS = ("none", "batch", "layer", "group")
+NORMS = ("none", "batch", "layer", "group")     # every norm ablate.nn.Norm builds
 
 # family class name (ablate.models.<name>) -> the norms it takes
 SUPPORTED_NORMS: dict[str, tuple[str, ...]] = {

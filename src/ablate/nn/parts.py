@@ -14,8 +14,9 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
+from ablate.families import NORMS  # the names live where the config check can read them without torch
+
 Where = Literal["features", "channels", "tokens"]
-NORMS = ("none", "batch", "layer", "group")
 INIT_SCHEMES = ("default", "kaiming", "xavier", "orthogonal")
 
 
