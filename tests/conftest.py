@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,16 +21,7 @@ torch.set_num_threads(1)
 _CACHE = tempfile.mkdtemp(prefix="ablate-test-cache-")
 os.environ.setdefault("ABLATE_CACHE_DIR", _CACHE)
 
-REPO = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
-
-
-def compose(overrides=(), run_dir: str | Path = ".") -> "DictConfig":  # noqa: F821
-    """The primary config (pkg://ablate.conf) with ``overrides`` and ``run_dir`` set."""
-    from hydra import compose as hydra_compose, initialize_config_module
-
-    with initialize_config_module("ablate.conf", version_base="1.3"):
-        return hydra_compose("config", overrides=[*overrides, f"run_dir={run_dir}"])
+from tests.support import compose
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from ablate.validate import config_errors
-from conftest import PYTHON, compose
+from tests.support import PYTHON, compose
 
 TIMEOUT_S = 300          # per process; a rejection takes seconds even on a busy machine
 PARALLEL = 2             # processes at once (2 cores, shared with other test runs)

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from ablate.data import BatchGroup, DataModule, Dataset, IndexLoader
 from ablate.data import sources
 from ablate.validate import config_errors
-from conftest import compose
+from tests.support import compose
 
 
 # --- sources -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import ablate
 from ablate.data import IndexLoader
 from ablate.results import read_record, validate_record
 from ablate.run import run_trial
-from conftest import REPO, compose
+from tests.support import REPO, compose
 
 FAMILIES = ("mlp", "cnn")
 COMMON = ["budget=smoke", "logger=none", "probes=gradients"]

@@ -15,7 +15,7 @@ import yaml
 
 from ablate.results import STATUSES, load_sweep
 
-from conftest import PYTHON, REPO
+from tests.support import PYTHON, REPO
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 SMOKE_SEEDS = [0, 1]  # conf/budget/smoke.yaml

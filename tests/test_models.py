@@ -16,7 +16,7 @@ from torch import nn
 from ablate.models import CNN, MLP, RNN, ResNet, Transformer
 from ablate.nn import INIT_SCHEMES, NORMS, Init, Norm
 from ablate.validate import config_errors
-from conftest import compose
+from tests.support import compose
 
 FAMILIES = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "rnn": RNN, "transformer": Transformer}
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "elu", "identity")

@@ -16,7 +16,7 @@ from ablate.nn import schedules
 from ablate.nn.losses import OneHotMSE, OneVsRestBCE
 from ablate.results import read_record
 from ablate.run import build, run_trial
-from conftest import compose
+from tests.support import compose
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("none", "step", "cosine", "warmup_cosine", "onecycle")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, REPO
+from tests.support import PYTHON, REPO
 
 IGNORE = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "outputs",
                                 "multirun", "wandb", "lightning_logs", "*.ckpt", ".venv")

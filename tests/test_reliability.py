@@ -33,7 +33,7 @@ import yaml
 
 from ablate.results import RECORD_NAME, read_record, validate_record, write_record
 from ablate.run import run_trial
-from conftest import PYTHON, compose
+from tests.support import PYTHON, compose
 
 FAULTS_MODULE = "ablate_test_faults"
 FAULTS_SOURCE = '''

@@ -191,7 +191,8 @@ class AblationModule(L.LightningModule):
 
     def _step(self, batch, split: str) -> torch.Tensor:
         x, y = batch
-        logits = self.model(x)
+        # a family that decodes a sequence (teacher forcing in training, greedy in eval) reads the targets
+        logits = self.model(x, targets=y) if getattr(self.model, "takes_targets", False) else self.model(x)
         loss = self.loss(logits, y)
         # Metric objects are updated every step and computed once per epoch (their compute syncs the
         # ranks under DDP). They are handed to `self.log` once per epoch, at its first step: Lightning

@@ -219,6 +219,7 @@ def run_trial(cfg: DictConfig) -> float:
         "history": history.rows,
         "probes": summaries,
         "params": sum(p.numel() for p in module.model.parameters()),
+        "num_classes": int(datamodule.num_classes),
         "wall_time_s": time.perf_counter() - t0,
         "samples_per_s": throughput.samples_per_s,
         "epochs_completed": len(history.rows),

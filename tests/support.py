@@ -1,0 +1,18 @@
+"""Helpers shared by the test modules (``from tests.support import compose, PYTHON, REPO``).
+Fixtures live in ``tests/conftest.py``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+def compose(overrides=(), run_dir: str | Path = ".") -> "DictConfig":  # noqa: F821
+    """The primary config (pkg://ablate.conf) with ``overrides`` and ``run_dir`` set."""
+    from hydra import compose as hydra_compose, initialize_config_module
+
+    with initialize_config_module("ablate.conf", version_base="1.3"):
+        return hydra_compose("config", overrides=[*overrides, f"run_dir={run_dir}"])
