@@ -157,3 +157,35 @@ def test_datamodule_from_config(data, shape, classes):
     assert dm.input_shape == shape and dm.num_classes == classes
     n = 1797 if data == "digits" else 600
     assert sum(len(y) for _, y in dm.splits.values()) == n
+
+
+@pytest.mark.parametrize("task", ["copy", "reverse", "sort"])
+def test_seq2seq_targets_follow_the_task(task):
+    d = sources.seq2seq(task, length=6, num_symbols=5, num_samples=300, seed=1)
+    assert d.x.dtype == torch.float32 and d.y.dtype == torch.int64
+    assert d.x.shape == (300, 5, 6) and d.y.shape == (300, 6)   # one-hot (symbols, length); one class per step
+    assert d.input_shape == (5, 6) and d.num_classes == 5 and d.name == f"{task}6"
+    assert torch.equal(d.x.sum(1), torch.ones(300, 6))          # one-hot at every step
+    symbols = d.x.argmax(1)
+    expected = {"copy": symbols, "reverse": symbols.flip(1), "sort": symbols.sort(1).values}[task]
+    assert torch.equal(d.y, expected)
+    assert set(symbols.flatten().tolist()) == set(range(5))
+    again = sources.seq2seq(task, length=6, num_symbols=5, num_samples=300, seed=1)
+    assert torch.equal(d.x, again.x) and torch.equal(d.y, again.y)
+    assert not torch.equal(d.x, sources.seq2seq(task, length=6, num_symbols=5, num_samples=300, seed=2).x)
+
+
+def test_seq2seq_rejects_an_unknown_task():
+    with pytest.raises(ValueError, match="valid: copy, reverse, sort"):
+        sources.seq2seq("shuffle")
+
+
+@pytest.mark.parametrize("data", ["copy", "reverse", "sort"])
+def test_seq2seq_configs(data):
+    cfg = compose([f"data={data}", "budget=smoke", "data.source.length=5"])
+    assert cfg.data.source.task == data
+    dm = instantiate(cfg.data)
+    assert dm.input_shape == (8, 5) and dm.num_classes == 8
+    x, y = dm.splits["train"]
+    assert y.shape == (len(x), 5)
+    assert sum(len(y) for _, y in dm.splits.values()) == 600

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Dataset:
     x: torch.Tensor          # float32, (N, *input_shape)
-    y: torch.Tensor          # int64 class labels, (N,)
+    y: torch.Tensor          # int64 class labels, (N,), or one per output step, (N, L_out)
     num_classes: int
     name: str
 
@@ -158,6 +158,31 @@ def adding(num_samples: int = 4000, length: int = 50, seed: int = 0) -> Dataset:
     markers[rows, first] = markers[rows, second] = 1.0
     labels = (values[rows, first] + values[rows, second] > 1.0).astype(np.int64)
     return _dataset(np.stack([values, markers], axis=1), labels, 2, f"adding{length}")
+
+
+SEQ2SEQ_TASKS = {  # task: the target sequence of each row of symbols (N, length)
+    "copy": lambda symbols: symbols,
+    "reverse": lambda symbols: symbols[:, ::-1],
+    "sort": lambda symbols: np.sort(symbols, axis=1),
+}
+
+
+def seq2seq(task: str = "copy", length: int = 8, num_symbols: int = 8, num_samples: int = 4000,
+            seed: int = 0) -> Dataset:
+    """A sequence-to-sequence task: the input is ``length`` uniform random symbols, one-hot,
+    ``(num_symbols, length)``; the target is the same symbols copied, reversed or sorted, ``(length,)``
+    class ids, one per output step. No delimiter or start channel: a decoding family adds its own start
+    token. Copy and reverse need the whole input carried to the decoder (for reverse, the first output
+    is the last input); sort also needs counting. Per-token chance is 1/num_symbols (sort's positions
+    have skewed marginals - the first sorted symbol is usually a small one - so a model that learns
+    only those beats it); whole-sequence chance is num_symbols**-length."""
+    if task not in SEQ2SEQ_TASKS:
+        raise ValueError(f"data.source.task={task!r}; valid: {', '.join(SEQ2SEQ_TASKS)}")
+    rng = np.random.default_rng(seed)
+    symbols = rng.integers(0, num_symbols, (num_samples, length))
+    onehot = np.eye(num_symbols, dtype=np.float32)[symbols]                 # (N, L, num_symbols)
+    targets = np.ascontiguousarray(SEQ2SEQ_TASKS[task](symbols))
+    return _dataset(onehot.transpose(0, 2, 1), targets, num_symbols, f"{task}{length}")
 
 
 VISION = {  # name: (torchvision class, a file it needs under root, how the folder must look, classes)
