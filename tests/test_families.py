@@ -9,13 +9,13 @@ import sys
 import pytest
 from torch import nn
 
-from ablate.models import CNN, MLP, RNN, ResNet, Transformer
+from ablate.models import CNN, MLP, RNN, VGG, ResNet, Transformer
 from ablate.nn import INIT_SCHEMES, NORMS
 from ablate.validate import config_errors
 from tests.models import ACTIVATIONS, group
 from tests.support import compose
 
-FAMILIES = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "rnn": RNN, "transformer": Transformer}
+FAMILIES = {"mlp": MLP, "cnn": CNN, "vgg": VGG, "resnet": ResNet, "rnn": RNN, "transformer": Transformer}
 
 
 def test_config_groups_match_the_code():
@@ -35,7 +35,7 @@ def test_config_groups_match_the_code():
 
 def test_supported_norms():
     assert RNN.supported_norms == ("none", "layer")
-    for cls in (MLP, CNN, ResNet, Transformer):
+    for cls in (MLP, CNN, VGG, ResNet, Transformer):
         assert cls.supported_norms == NORMS
 
 

@@ -11,6 +11,7 @@ NORMS = ("none", "batch", "layer", "group")     # every norm ablate.nn.Norm buil
 SUPPORTED_NORMS: dict[str, tuple[str, ...]] = {
     "MLP": NORMS,
     "CNN": NORMS,
+    "VGG": NORMS,
     "ResNet": NORMS,
     "Transformer": NORMS,
     "RNN": ("none", "layer"),   # batch statistics over final states are not a normalised recurrent net

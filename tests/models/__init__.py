@@ -76,15 +76,15 @@ def check_forward_backward(family: str, activation: str, norm: str, **model_over
     assert body_grads and sum(body_grads) > 0
 
 
-def fit_tiny(compose_cfg, overrides, num_samples: int = 256, epochs: int = 1) -> dict[str, float]:
+def fit_tiny(compose_cfg, overrides, epochs: int = 1) -> dict[str, float]:
     """Train ``overrides`` for ``epochs`` through :func:`ablate.run.build` and a real Lightning Trainer,
-    then test it; returns the trainer's metrics (``train/loss``, ``val/acc``, ``test/acc``, ...)."""
+    then test it; returns the trainer's metrics (``train/loss``, ``val/acc``, ``test/acc``, ...).
+    Keep the data small in ``overrides`` (``data.source.num_samples=256``, ``data.train_size=256``)."""
     import lightning as L
 
     from ablate.run import build as build_trial
 
-    cfg = compose_cfg(["budget=smoke", f"data.source.num_samples={num_samples}", "data.batch_size=32",
-                       "steps_per_call=1", *overrides])
+    cfg = compose_cfg(["budget=smoke", "data.batch_size=32", "steps_per_call=1", *overrides])
     L.seed_everything(0, verbose=False)
     datamodule, module = build_trial(cfg)
     trainer = instantiate(cfg.trainer, max_epochs=epochs, logger=False, enable_checkpointing=False,

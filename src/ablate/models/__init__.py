@@ -6,5 +6,6 @@ from ablate.models.mlp import MLP
 from ablate.models.resnet import ResNet
 from ablate.models.rnn import RNN
 from ablate.models.transformer import Transformer
+from ablate.models.vgg import VGG
 
-__all__ = ["MLP", "CNN", "ResNet", "RNN", "Transformer"]
+__all__ = ["MLP", "CNN", "VGG", "ResNet", "RNN", "Transformer"]
