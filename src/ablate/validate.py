@@ -19,7 +19,6 @@ PRECISIONS = ("64", "64-true", "32", "32-true", "16", "16-mixed", "16-true", "bf
 CELLS = ("rnn", "lstm", "gru")
 POOLS = ("max", "avg", "none")
 POSITIONAL = ("sinusoidal", "learned", "none")
-GOALS = ("min", "max")
 
 
 class ConfigError(ValueError):
@@ -177,25 +176,18 @@ def _wandb_key_available() -> bool:
 
 
 def claim_errors(claim: Any) -> list[str]:
-    """The experiment's claim block must say what to compare, or its report cannot judge it."""
+    """The experiment's claim block must say what to compare and how, or its report cannot judge
+    it: the schema and its checks live in :mod:`ablate.report.claims` (torch- and SciPy-free)."""
+    from ablate.report.claims import claim_errors as errors_of
+
     if claim is None:
         return []
-    if not hasattr(claim, "get"):
-        return [f"claim={claim!r} is invalid: it must be a mapping with statement and checks"]
-    errors = []
-    checks = claim.get("checks")
-    if not claim.get("statement"):
-        errors.append("claim.statement is missing: say in one sentence what the experiment tests")
-    if not checks:
-        errors.append("claim.checks is empty: list at least one {metric, goal, factor, treatment, baseline}")
-        return errors
-    for i, check in enumerate(checks):
-        for key in ("metric", "goal", "factor", "treatment", "baseline"):
-            if check.get(key) is None:
-                errors.append(f"claim.checks[{i}].{key} is missing")
-        if check.get("goal") is not None and check.get("goal") not in GOALS:
-            errors.append(f"claim.checks[{i}].goal={check.get('goal')!r} is invalid; valid values: {', '.join(GOALS)}")
-    return errors
+    if OmegaConf.is_config(claim):
+        try:
+            claim = OmegaConf.to_container(claim, resolve=True)
+        except Exception as e:  # noqa: BLE001 - an interpolation that does not resolve
+            return [f"claim cannot be read: {e}"]
+    return errors_of(claim)
 
 
 def validate(cfg: DictConfig) -> DictConfig:

@@ -4,17 +4,33 @@
     build_report("reports/residual_depth/2026-11-23_12-00-00")   # -> .../report.md
 
 or ``python -m ablate.report <sweep folder> [--out DIR] [--wandb]``.
+
+Modules: ``claims`` (the claim schema and its errors), ``values`` (reading records), ``collect``
+(tables), ``stats`` (intervals, tests, power), ``sequential`` (which seeds each look reads),
+``checks`` (one check at one look), ``judge`` (looks, Holm, clauses: the claim's verdict),
+``figures``, ``render`` (Markdown/HTML), ``build`` (the report), ``wandb_report``.
+
+Names are imported lazily, so that ``ablate.report.claims`` (which the config check uses before
+any run) costs neither pandas nor statsmodels.
 """
 
-from ablate.report.build import (
-    ReportError, SweepReport, analyse, build_report, compose, load_records, make_figures, write_report,
-)
-from ablate.report.stats import (
-    INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, CheckResult, ClaimResult, judge_check, judge_claim,
-)
+from __future__ import annotations
 
-__all__ = [
-    "INCONCLUSIVE", "NOT_SUPPORTED", "SUPPORTED", "CheckResult", "ClaimResult", "ReportError",
-    "SweepReport", "analyse", "build_report", "compose", "judge_check", "judge_claim", "load_records",
-    "make_figures", "write_report",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ReportError": "build", "SweepReport": "build", "analyse": "build", "build_report": "build",
+    "compose": "build", "load_records": "build", "make_figures": "build", "write_report": "build",
+    "SUPPORTED": "stats", "NOT_SUPPORTED": "stats", "INCONCLUSIVE": "stats", "NO_EFFECT": "stats",
+    "NOT_TESTED": "stats", "CheckResult": "checks", "ClaimResult": "judge", "judge_check": "judge",
+    "judge_claim": "judge",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"ablate.report.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'ablate.report' has no attribute {name!r}")

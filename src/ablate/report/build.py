@@ -15,7 +15,10 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ablate.report import collect, figures, stats
+from ablate.report.checks import CheckResult
+from ablate.report.claims import EQUIVALENCE
 from ablate.report.figures import FigureOut
+from ablate.report.judge import SEQUENTIAL_METHOD, ClaimResult, judge_claim
 from ablate.report.render import (
     Bullets, Code, CodeBlock, Document, Fig, Heading, Para, Plain, Quote, Table, Verdict, badge,
     to_html, to_markdown,
@@ -55,7 +58,7 @@ class SweepReport:
     factors: list[str]
     runs: pd.DataFrame
     cells: pd.DataFrame
-    claims: list[stats.ClaimResult]
+    claims: list[ClaimResult]
     key_metrics: list[str]
     figures: list[FigureOut] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # record files that could not be read
@@ -65,7 +68,7 @@ class SweepReport:
         """The overall verdict: the claim's, or the combination over several claims."""
         if not self.claims:
             return None
-        return stats.claim_verdict([c.verdict for c in self.claims])
+        return stats.combine([c.verdict for c in self.claims])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,15 +112,6 @@ def sweep_label(sweep_dir: str | os.PathLike) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _claim_metrics(claims: Sequence[stats.ClaimResult]) -> list[str]:
-    names: list[str] = []
-    for claim in claims:
-        if claim.plot.get("metric"):
-            names.append(str(claim.plot["metric"]))
-        names.extend(c.metric for c in claim.checks if c.metric)
-    return list(dict.fromkeys(names))
-
-
 def analyse(records: Sequence[dict[str, Any]], sweep_label: str = "", problems: Sequence[str] = (),
             with_figures: bool = True) -> SweepReport:
     """Aggregate the records, judge every claim they declare, and (optionally) draw the figures."""
@@ -125,9 +119,9 @@ def analyse(records: Sequence[dict[str, Any]], sweep_label: str = "", problems: 
     if not records:
         raise ReportError("no run records to report on")
     factors = collect.swept_factors(records)
-    claims = [stats.judge_claim(records, c) for c in collect.claims(records)]
+    claims = [judge_claim(records, c) for c in collect.claims(records)]
     present = set(collect.metric_names(records))
-    key_metrics = [m for m in (*_claim_metrics(claims), *_STANDARD_METRICS) if m in present]
+    key_metrics = [m for m in (*collect.claim_metrics(claims), *_STANDARD_METRICS) if m in present]
     key_metrics = list(dict.fromkeys(key_metrics))[:_MAX_TABLE_METRICS]
     experiments = sorted({str(r.get("experiment")) for r in records if r.get("experiment")})
     subject = ", ".join(experiments) or (claims[0].name if claims else sweep_label or "sweep")
@@ -183,6 +177,8 @@ def make_figures(report: SweepReport) -> list[FigureOut]:
                 continue
             line = check.factor if check and check.factor else None
             x = plot.get("x") or _default_x(records, factors, {line} if line else set())
+            if line == x:  # a check across the plot's own axis (depth 2 vs 32): one line along it
+                line = None
             key = (metric, line, x)
             if key in seen:
                 continue
@@ -229,6 +225,13 @@ def _num(x: float, sig: int = 3) -> str:
     return "—" if x != x else stats.fmt(x, sig)  # NaN: undefined (n < 2), not a number to read
 
 
+def _p(x: float) -> str:
+    """A p-value cell: ``—`` when undefined, ``1`` for a direction the estimate does not point to."""
+    if x != x:
+        return "—"
+    return "1" if x >= 1 else stats.fmt(x, 2)
+
+
 def _mean_cell(summary: stats.Summary) -> str:
     if summary.n == 0:
         return "—"
@@ -244,96 +247,151 @@ def _side(label: str, s: stats.Summary) -> list:
     return [Code(label), f": {stats.fmt(s.mean)}{sd} (n={s.n})"]
 
 
-def _status_summary(records: Sequence[dict]) -> str:
-    counts = {s: sum(r.get("status") == s for r in records) for s in ("ok", "diverged", "failed")}
-    return ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "ok")
-
-
 def _levels_text(records: Sequence[dict], key: str) -> str:
     return ", ".join(fmt_level(v) for v in collect.levels(records, key))
 
 
-def compose(report: SweepReport) -> Document:
-    """The report's content as a :class:`Document`, rendered to Markdown and to HTML alike."""
-    records = report.records
-    doc = Document(report.title)
+def _ids(label: str, ids: Sequence[str]) -> list:
+    parts: list = [f"{label} ({len(ids)}): "]
+    for j, rid in enumerate(ids[:_MAX_LISTED_IDS]):
+        parts += ([", "] if j else []) + [Code(rid)]
+    if len(ids) > _MAX_LISTED_IDS:
+        parts += [f" and {len(ids) - _MAX_LISTED_IDS} more (", Code(RUNS_CSV), ")"]
+    return parts
 
-    # Summary
+
+def _summary(report: SweepReport) -> list:
+    records = report.records
     summary: list = []
     if report.sweep_label:
         summary += ["Sweep ", Code(report.sweep_label), " · "]
-    summary.append(f"**{len(records)} runs**: {_status_summary(records)}")
+    summary.append(f"**{len(records)} runs**: {collect.status_text(records)}")
     if report.factors:
         summary.append(" · swept: ")
         for i, f in enumerate(report.factors):
             summary += ([", "] if i else []) + [Code(f), f" ∈ {{{_levels_text(records, f)}}}"]
     seeds = collect.levels(records, "seed")
     summary.append(f" · seeds: {', '.join(fmt_level(s) for s in seeds)}")
-    doc.add(Para(summary))
+    blocks: list = [Para(summary)]
     if report.verdict is not None:
         names = ", ".join(c.name for c in report.claims)
-        doc.add(Verdict(report.verdict, f"overall verdict on {names}" if len(report.claims) == 1
-                        else f"overall verdict over {len(report.claims)} claims ({names})"))
+        blocks.append(Verdict(report.verdict, f"overall verdict on {names}" if len(report.claims) == 1
+                              else f"overall verdict over {len(report.claims)} claims ({names})"))
+    return blocks
 
-    # Claims
-    if not report.claims:
-        doc.add(Heading(2, "Claim"), Para(["These records declare no claim, so there is no verdict; "
-                                           "the measurements follow."]))
-    for claim in report.claims:
-        doc.add(Heading(2, f"Claim: {claim.name}", anchor=f"claim-{claim.name}"))
-        if claim.statement:
-            doc.add(Quote(Plain(claim.statement)))
-        doc.add(Verdict(claim.verdict, claim.reason))
-        if claim.checks:
-            rows = []
-            for i, c in enumerate(claim.checks, 1):
-                cmp = c.comparison
-                if cmp is not None and cmp.treatment.n and cmp.baseline.n:
-                    diff = stats.fmt(cmp.diff)
-                    if cmp.diff_low == cmp.diff_low:  # not NaN
-                        diff += f" [{stats.fmt(cmp.diff_low)}, {stats.fmt(cmp.diff_high)}]"
-                else:
-                    diff = "—"
-                rows.append([
-                    str(i), Plain(c.name), badge(c.verdict),
-                    _side(c.treatment_label, cmp.treatment) if cmp else "—",
-                    _side(c.baseline_label, cmp.baseline) if cmp else "—",
-                    diff,
-                    _num(cmp.p, 2) if cmp else "—",
-                    _num(cmp.g, 2) if cmp else "—",
-                ])
-            doc.add(Table(["#", "check", "verdict", "treatment (mean ± sd)", "baseline (mean ± sd)",
-                           "difference [95% CI]", "p (Welch)", "Hedges' g"], rows,
-                          numeric=[True, False, False, False, False, True, True, True]))
-        for i, c in enumerate(claim.checks, 1):
-            doc.add(Heading(3, Plain(f"Check {i}: {c.name}")))
-            doc.add(Verdict(c.verdict, Plain(c.detail())))
-            items: list[list] = [["compared: ", Plain(c.setup())]]
-            if c.detail() == c.evidence():  # else the reason already closes the verdict line
-                items.append(["why: ", Plain(c.reason)])
-            items += [["note: ", Plain(n)] for n in c.notes]
-            for side in ("treatment", "baseline"):
-                ids = c.run_ids.get(side) or []
-                if ids:
-                    parts: list = [f"{side} runs ({len(ids)}): "]
-                    for j, rid in enumerate(ids[:_MAX_LISTED_IDS]):
-                        parts += ([", "] if j else []) + [Code(rid)]
-                    if len(ids) > _MAX_LISTED_IDS:
-                        parts += [f" and {len(ids) - _MAX_LISTED_IDS} more (", Code(RUNS_CSV), ")"]
-                    items.append(parts)
-            doc.add(Bullets(items))
 
-    # Figures
-    if report.figures:
-        doc.add(Heading(2, "Figures"))
-        for f in report.figures:
-            doc.add(Fig(f))
+def _clauses(claim: ClaimResult) -> list:
+    """Each part of the statement with its verdict and the checks that test it; untested parts stay."""
+    if not claim.clauses:
+        return []
+    items = []
+    for c in claim.clauses:
+        item: list = [badge(c.verdict), " ", Plain(c.clause.text or c.clause.name), " (", Code(c.clause.name), ")"]
+        if c.checks:
+            numbers = ", ".join(str(claim.checks.index(k) + 1) for k in c.checks)
+            item.append(f": check{'s' if len(c.checks) > 1 else ''} {numbers}")
+        elif c.clause.not_tested:
+            item += [": ", Plain(c.clause.not_tested)]
+        items.append(item)
+    return [Para(["**Clauses** (parts of the statement):"]), Bullets(items)]
 
-    # Cells
-    doc.add(Heading(2, "Results per cell"))
-    doc.add(Para([f"Mean ± 95% CI half-width (t-distribution, n−1 degrees of freedom) over the seeds of "
-                  f"ok runs in each cell; **ok/runs** counts the runs that finished. Every metric of every "
-                  f"cell: ", Code(CELLS_CSV), "; every run: ", Code(RUNS_CSV), "."]))
+
+def _scope(claim: ClaimResult) -> list:
+    items: list = [[f"{key}: ", Plain(text)] for key, text in claim.scope.items()]
+    if claim.budget:
+        items.append(["budget: ", Plain(claim.budget)])
+    plan = claim.plan.describe()
+    m = len(claim.checks)
+    items.append([f"seeds: {plan}; α = {claim.alpha:g} per check, split over its looks ({SEQUENTIAL_METHOD}); "
+                  f"contradictions Holm-corrected over the claim's {m} check{'s' if m != 1 else ''}"])
+    items += [["note: ", Plain(n)] for n in claim.notes]
+    return [Para(["**Scope**: where this verdict holds."]), Bullets(items)]
+
+
+def _checks_table(claim: ClaimResult) -> Table:
+    rows = []
+    for i, c in enumerate(claim.checks, 1):
+        cmp = c.comparison
+        if cmp is not None and cmp.treatment.n and cmp.baseline.n:
+            diff = stats.fmt(cmp.diff)
+            if cmp.diff_low == cmp.diff_low:  # not NaN
+                diff += f" [{stats.fmt(cmp.diff_low)}, {stats.fmt(cmp.diff_high)}]"
+        else:
+            diff = "—"
+        p_for = c.p_inside if c.test == EQUIVALENCE else c.p_support
+        rows.append([
+            str(i), Plain(c.name), Plain(c.clause or "—"), c.test_label, badge(c.verdict_label),
+            _side(c.treatment_label, cmp.treatment) if cmp else "—",
+            _side(c.baseline_label, cmp.baseline) if cmp else "—",
+            diff, _p(p_for), f"{_p(c.p_against)} / {_p(c.p_holm)}",
+            f"≥ {_num(c.detectable, 2)}" if c.detectable == c.detectable else "—",
+            f"{c.n('treatment')} vs {c.n('baseline')}, look {c.look + 1}/{c.looks_planned} (α={c.alpha:.3g})",
+        ])
+    return Table(["#", "check", "clause", "test", "verdict", "treatment (mean ± sd)", "baseline (mean ± sd)",
+                  "Δ [CI]", "p for", "p against (raw / Holm)", "detectable |Δ|", "seeds per side"], rows,
+                 numeric=[True, False, False, False, False, False, False, True, True, True, True, False])
+
+
+def _look_line(c: CheckResult) -> list:
+    parts = []
+    for look in c.history:
+        ci = (f"[{stats.fmt(look.diff_low)}, {stats.fmt(look.diff_high)}]" if look.diff_low == look.diff_low else "—")
+        n = look.n
+        parts.append(f"look {look.index + 1}: n={n['treatment']} vs {n['baseline']}, α={look.alpha:.3g}, Δ {ci} → "
+                     f"{look.verdict if look.complete else 'incomplete'}")
+    decided = ("decided at look " + str(c.look + 1) if c.decided and c.verdict != stats.INCONCLUSIVE
+               else f"undecided after {len(c.history)} of {c.looks_planned} planned look(s)")
+    return [f"looks ({decided}): ", Plain("; ".join(parts))]
+
+
+def _check_details(i: int, c: CheckResult) -> list:
+    blocks: list = [Heading(3, Plain(f"Check {i}: {c.name}")), Verdict(c.verdict_label, Plain(c.detail()))]
+    items: list[list] = [["compared: ", Plain(c.setup())], ["test: ", Plain(c.test_label)]]
+    if c.detail() == c.evidence():  # else the reason already closes the verdict line
+        items.append(["why: ", Plain(c.reason)])
+    items.append(["seeds: ", Plain(c.seeds_line())])
+    items.append(_look_line(c))
+    power = (f"smallest |Δ| these seeds detect with 80% power at α={c.alpha:.3g}: {_num(c.detectable, 2)} "
+             f"(in {c.metric_label}'s units)")
+    if c.verdict == stats.INCONCLUSIVE and c.seeds_needed:
+        target = f"the margin {stats.fmt(c.margin)}" if c.margin else "the observed |Δ|"
+        power += f"; {target} would need about {c.seeds_needed} seeds per side"
+    items.append(["power: ", Plain(power)])
+    for side in ("treatment", "baseline"):
+        counts = c.counts.get(side) or {}
+        shown = {k: v for k, v in counts.items() if v}
+        if shown:
+            items.append([f"{side}: ", Plain(", ".join(f"{v} {k}" for k, v in shown.items()))
+                          + f" (on_diverged: {c.on_diverged})"])
+    items += [["note: ", Plain(n)] for n in c.notes]
+    for side in ("treatment", "baseline"):
+        ids = c.run_ids.get(side) or []
+        if ids:
+            items.append(_ids(f"{side} runs", ids))
+    blocks.append(Bullets(items))
+    return blocks
+
+
+def _claim_section(claim: ClaimResult) -> list:
+    blocks: list = [Heading(2, f"Claim: {claim.name}", anchor=f"claim-{claim.name}")]
+    if claim.statement:
+        blocks.append(Quote(Plain(claim.statement)))
+    blocks.append(Verdict(claim.verdict, claim.reason))
+    blocks += _clauses(claim)
+    blocks += _scope(claim)
+    if claim.checks:
+        blocks.append(_checks_table(claim))
+    for i, c in enumerate(claim.checks, 1):
+        blocks += _check_details(i, c)
+    return blocks
+
+
+def _cells_section(report: SweepReport) -> list:
+    records = report.records
+    blocks: list = [Heading(2, "Results per cell"), Para([
+        "Mean ± 95% CI half-width (t-distribution, n−1 degrees of freedom) over the seeds of ok runs in each "
+        "cell; **ok/runs** counts the runs that finished. Every metric of every cell: ", Code(CELLS_CSV),
+        "; every run: ", Code(RUNS_CSV), "."])]
     names = short_names(report.factors)
     rows = []
     for cell, members in collect.group_cells(records, report.factors):
@@ -343,52 +401,105 @@ def compose(report: SweepReport) -> Document:
         for metric in report.key_metrics:
             row.append(_mean_cell(stats.summarize([collect.metric_value(r, metric) for r in ok])))
         rows.append(row)
-    doc.add(Table([*names, "ok/runs", *report.key_metrics], rows,
-                  numeric=[False] * len(names) + [True] * (1 + len(report.key_metrics))))
+    blocks.append(Table([*names, "ok/runs", *report.key_metrics], rows,
+                        numeric=[False] * len(names) + [True] * (1 + len(report.key_metrics))))
+    return blocks
 
-    # Runs that did not finish
+
+def _error_text(record: dict) -> str:
+    error = str(record.get("error") or "").strip()
+    if error.startswith("Traceback"):  # the exception and its message, not the call stack
+        error = error.splitlines()[-1]
+    error = " ".join(error.split())
+    return error[: _MAX_ERROR_CHARS - 1] + "…" if len(error) > _MAX_ERROR_CHARS else error
+
+
+def _bad_runs_section(report: SweepReport) -> list:
+    records = report.records
     bad = [r for r in collect.sort_records(records, report.factors) if r.get("status") != "ok"]
-    doc.add(Heading(2, "Runs that did not finish"))
+    blocks: list = [Heading(2, "Runs that did not finish")]
     if not bad:
-        doc.add(Para([f"None: all {len(records)} runs finished with status ok."]))
-    else:
-        counts = {s: sum(r.get("status") == s for r in bad) for s in ("diverged", "failed")}
-        doc.add(Para([f"**{', '.join(f'{n} {s}' for s, n in counts.items() if n)}** of {len(records)} runs. "
-                      "They are not part of any mean, interval or test above; full error text in ",
-                      Code(RUNS_CSV), "."]))
-        rows = []
-        for r in bad:
-            error = str(r.get("error") or "").strip()
-            if error.startswith("Traceback"):  # the exception and its message, not the call stack
-                error = error.splitlines()[-1]
-            error = " ".join(error.split())
-            if len(error) > _MAX_ERROR_CHARS:
-                error = error[: _MAX_ERROR_CHARS - 1] + "…"
-            seed = [] if "seed" in report.factors else [fmt_level(r.get("seed"))]
-            rows.append([Code(str(r.get("run_id"))), r.get("status", "?"),
-                         *[fmt_level(get_value(r, f)) for f in report.factors], *seed, Code(error)])
-        doc.add(Table(["run", "status", *names, *([] if "seed" in report.factors else ["seed"]), "error"], rows))
-    if report.problems:
-        doc.add(Heading(2, "Record files that could not be read"))
-        doc.add(Bullets([[Code(p)] for p in report.problems]))
+        return blocks + [Para([f"None: all {len(records)} runs finished with status ok."])]
+    blocks.append(Para([f"**{collect.status_text(bad, always=())}** of {len(records)} runs. Failed runs never "
+                        "enter a mean, an interval or a test; diverged runs enter only checks with "
+                        "`on_diverged: worst` or `chance` (each check says how many); full error text in ",
+                        Code(RUNS_CSV), "."]))
+    names = short_names(report.factors)
+    with_seed = "seed" not in report.factors
+    rows = [[Code(str(r.get("run_id"))), r.get("status", "?"), *[fmt_level(get_value(r, f)) for f in report.factors],
+             *([fmt_level(r.get("seed"))] if with_seed else []), Code(_error_text(r))] for r in bad]
+    blocks.append(Table(["run", "status", *names, *(["seed"] if with_seed else []), "error"], rows))
+    return blocks
 
-    # Reading guide
-    doc.add(Heading(2, "How to read this report"))
-    doc.add(Bullets([
-        [badge(stats.SUPPORTED), f": p < {stats.ALPHA:g} and the treatment is better in the direction the claim states."],
-        [badge(stats.NOT_SUPPORTED), f": p < {stats.ALPHA:g} and the baseline is better: the measurement contradicts the claim."],
-        [badge(stats.INCONCLUSIVE), ": the difference is within seed noise at this budget, a side has fewer than "
-         "2 ok seeds, or the check could not be evaluated (the reason is given). Not evidence against the claim."],
-        ["A claim is supported when all its checks are, not supported when any check is not, else inconclusive."],
-        ["Test: Welch's two-sided t-test (unequal variances) between the treatment's and the baseline's seeds; "
-         "the difference is treatment − baseline with its 95% Welch–Satterthwaite interval; Hedges' g is the "
-         "difference in pooled standard deviations, small-sample corrected (|g| ≈ 0.2 small, 0.8 large)."],
-        ["With ", Code("tune"), ", each side is first set to its own best value of the tuned key (best mean "
-         "over seeds) and then compared; the same seeds choose and judge, which favours both sides alike."],
-        ["Only runs with status ok enter statistics; diverged and failed runs are listed above."],
-    ]))
-    doc.add(Heading(2, "Rebuild"))
-    doc.add(CodeBlock(f"python -m ablate.report {report.sweep_label or '<sweep folder>'}"))
+
+def _reading_guide() -> list:
+    a = stats.ALPHA
+    return [Heading(2, "How to read this report"), Bullets([
+        ["Each check compares the seeds of a treatment with those of a baseline. Δ is the difference oriented so "
+         "that positive is the way the claim says (treatment − baseline when higher is better, baseline − "
+         "treatment when lower is better), with its two-sided Welch confidence interval (unequal variances) at "
+         "the check's α."],
+        ["Tests: **superiority** (the treatment is better), **non-inferiority** (it is not worse by more than "
+         "the margin δ), **equivalence** (the two differ by less than δ). δ is in the metric's units (after "
+         "log10 when the check transforms it)."],
+        [badge(stats.SUPPORTED), ": the interval lies above 0 (superiority), above −δ (non-inferiority), or "
+         "inside (−δ, δ) (equivalence). Exactly then **p for** < the check's α (the Welch p against that "
+         "bound; for equivalence twice the TOST p)."],
+        [badge(stats.NOT_SUPPORTED), f": the interval lies wholly on the wrong side (below 0, below −δ, or "
+         f"outside (−δ, δ)) **and** Holm's correction over the claim's checks keeps it: the Holm-adjusted "
+         f"**p against** (each raw p times its number of looks) is < {a:g}. The measurement contradicts the claim."],
+        [badge("no effect within ±δ"), ": superiority checks with a margin only: the interval lies inside "
+         "(−δ, δ), so any effect is smaller than δ. A finding in its own right, and it counts as not "
+         "supported for the claim."],
+        [badge(stats.INCONCLUSIVE), ": none of these at this budget (or a side has fewer than 2 ok seeds, or "
+         "the check could not be evaluated; the reason is given). A null here reads \"not shown at "
+         "budget=…\", with the smallest effect the seeds could have detected: it is not evidence against "
+         "the claim."],
+        [badge(stats.NOT_TESTED), ": a part of the statement no check measures (the reason is given); "
+         "a claim is never supported on the strength of its tested parts alone without listing these."],
+        ["A clause is supported when all its checks are, not supported when any is not supported or shows "
+         "no effect, else inconclusive; the claim combines its tested clauses the same way "
+         "(intersection-union: supporting needs no multiplicity correction)."],
+        ["**Sequential seeds**: a sweep starts every cell at budget.seeds seeds and, while a check is "
+         "undecided, adds seeds (about ×1.6 a look, up to budget.max_seeds) only to the cells that check "
+         f"reads. α = {a:g} is split over a check's planned looks (Bonferroni: α/K each); the verdict is the "
+         "one of the first look that decided, and the check says which look and how many seeds per side."],
+        ["**Power**: *detectable |Δ|* is the smallest difference the check's seeds would find with 80% "
+         "probability (two-sided, at the check's α; pooled sd); an inconclusive check also says about how "
+         "many seeds per side its margin (or the observed |Δ|) would need."],
+        ["With ", Code("tune"), ", each side is set to its own best value of the tuned key, chosen on ",
+         Code("select_on"), " (validation data) over the selection seeds, and judged on the check's metric "
+         "(test data) with fresh seeds that did not take part in the choice, when the budget's max_seeds "
+         "allows; otherwise the same seeds choose and judge, which the check says is optimistic for both sides."],
+        ["With ", Code("spread"), ", each seed contributes one number: the sd of the metric over the key's "
+         "grid, or with ", Code("statistic: width"), " the width in decades of the range of the key where "
+         "the metric stays within ", Code("within"), " of that seed's best (a width that reaches the end of "
+         "the grid is censored: the true width is at least that)."],
+        ["Hedges' g is Δ in pooled standard deviations, small-sample corrected (|g| ≈ 0.2 small, 0.8 large)."],
+        ["Failed runs never enter statistics; diverged runs are left out, or with ", Code("on_diverged"),
+         " scored as the worst value of the check's ok runs (", Code("worst"), ", the default for tune and "
+         "spread checks, where leaving them out would hide sensitivity) or as chance (", Code("chance"),
+         "); each check counts them per side."],
+    ])]
+
+
+def compose(report: SweepReport) -> Document:
+    """The report's content as a :class:`Document`, rendered to Markdown and to HTML alike."""
+    doc = Document(report.title)
+    doc.add(*_summary(report))
+    if not report.claims:
+        doc.add(Heading(2, "Claim"), Para(["These records declare no claim, so there is no verdict; "
+                                           "the measurements follow."]))
+    for claim in report.claims:
+        doc.add(*_claim_section(claim))
+    if report.figures:
+        doc.add(Heading(2, "Figures"), *[Fig(f) for f in report.figures])
+    doc.add(*_cells_section(report))
+    doc.add(*_bad_runs_section(report))
+    if report.problems:
+        doc.add(Heading(2, "Record files that could not be read"), Bullets([[Code(p)] for p in report.problems]))
+    doc.add(*_reading_guide())
+    doc.add(Heading(2, "Rebuild"), CodeBlock(f"python -m ablate.report {report.sweep_label or '<sweep folder>'}"))
     return doc
 
 

@@ -13,14 +13,15 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from ablate.report import stats
+from ablate.results import STATUSES
 from ablate.report.values import (
     _is_number, canonical, fmt_level, get_value, levels, metric_value, same_level, short_names, sort_key,
 )
 
 __all__ = [
-    "canonical", "claims", "claim_keys", "cell_label", "cell_of", "cells_frame", "fmt_level",
+    "canonical", "claims", "claim_keys", "claim_metrics", "cell_label", "cell_of", "cells_frame", "fmt_level",
     "get_value", "group_cells", "levels", "metric_names", "metric_value", "runs_frame", "same_level",
-    "short_names", "sort_key", "sort_records", "swept_factors",
+    "short_names", "sort_key", "sort_records", "status_counts", "status_text", "swept_factors",
 ]
 
 # Keys that are run identity or bookkeeping, never factors.
@@ -43,6 +44,31 @@ def claims(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+def claim_metrics(claims: Sequence[Any]) -> list[str]:
+    """The metrics judged claims show: each one's headline (``plot.metric``), then every check's
+    metric, in order, once each."""
+    names: list[str] = []
+    for claim in claims:
+        if claim.plot.get("metric"):
+            names.append(str(claim.plot["metric"]))
+        names.extend(c.metric for c in claim.checks if c.metric)
+    return list(dict.fromkeys(names))
+
+
+def status_counts(records: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """``{"ok": n, "diverged": n, "failed": n}`` (every status present, the schema's first)."""
+    counts = {s: 0 for s in STATUSES}
+    for record in records:
+        status = str(record.get("status", "?"))
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def status_text(records: Iterable[dict[str, Any]], always: Sequence[str] = ("ok",)) -> str:
+    """``18 ok, 1 diverged, 1 failed``: the statuses present (and those in ``always``, even at 0)."""
+    return ", ".join(f"{n} {s}" for s, n in status_counts(records).items() if n or s in always) or "no runs"
+
+
 def claim_keys(claim: dict[str, Any]) -> list[str]:
     """Every dotted key a claim mentions (factors, where-filters, tuning keys, plot axis)."""
     keys: list[str] = []
@@ -52,7 +78,7 @@ def claim_keys(claim: dict[str, Any]) -> list[str]:
     for check in claim.get("checks") or []:
         if not isinstance(check, dict):
             continue
-        for field in ("factor", "tune"):
+        for field in ("factor", "tune", "spread"):
             if check.get(field):
                 keys.append(str(check[field]))
         keys.extend(str(k) for k in (check.get("where") or {}))

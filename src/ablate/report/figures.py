@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from ablate.report import stats
 from ablate.report.collect import cell_label, group_cells
-from ablate.report.values import fmt_level, is_numeric_key, levels, matching, metric_value, short_names
+from ablate.report.values import best_level, fmt_level, is_numeric_key, levels, matching, metric_value, short_names
 
 DPI = 100
 _HISTORY_PREFERRED = ("train/loss", "val/loss", "val/acc", "train/acc")
@@ -85,19 +85,13 @@ def _apply_where(records: Sequence[dict], where: dict[str, Any], skip: set[str])
 
 def _best_tuned(rows: Sequence[dict], tune: str | None, metric: str, goal: str,
                 everything: Sequence[dict] | None = None) -> tuple[list[dict], list[dict]]:
-    """The ok ``rows`` at the value of ``tune`` with the best mean metric, and those of
-    ``everything`` (all statuses) at that value; without ``tune``, the rows as they are."""
+    """The ok ``rows`` at the value of ``tune`` with the best mean metric (:func:`best_level`, the
+    checks' own choice), and those of ``everything`` (all statuses) at that value; without
+    ``tune``, the rows as they are."""
     everything = list(rows if everything is None else everything)
     if not tune:
         return list(rows), everything
-    best, best_mean = None, None
-    for value in levels(rows, tune):
-        vals = np.array([metric_value(r, metric) for r in matching(rows, tune, value)])
-        vals = vals[np.isfinite(vals)]
-        if vals.size:
-            m = float(vals.mean())
-            if best_mean is None or (m < best_mean if goal == "min" else m > best_mean):
-                best, best_mean = value, m
+    best, best_mean = best_level(rows, tune, lambda at: [metric_value(r, metric) for r in at], goal)
     if best_mean is None:
         return [], everything
     return matching(rows, tune, best), matching(everything, tune, best)

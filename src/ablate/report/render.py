@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Sequence, Union
 
 from ablate.report.figures import FigureOut
-from ablate.report.stats import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from ablate.report.stats import INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED
 
 
 class Code(str):
@@ -179,14 +179,19 @@ ul { margin: 6px 0 10px; padding-left: 22px; }
 .v-supported { background: #1f8a4c; }
 .v-not-supported { background: #c0392b; }
 .v-inconclusive { background: #8a6d1f; }
+.v-no-effect { background: #2d6a9f; }
+.v-not-tested { background: #7a7f88; }
 .verdict { margin: 10px 0; padding: 10px 14px; border: 1px solid var(--line); border-radius: 6px;
            background: var(--soft); }
 """
 
 
 def _badge(verdict: str) -> str:
-    cls = {SUPPORTED: "v-supported", NOT_SUPPORTED: "v-not-supported", INCONCLUSIVE: "v-inconclusive"}
-    return f'<span class="badge {cls.get(verdict, "v-inconclusive")}">{html.escape(verdict)}</span>'
+    cls = {SUPPORTED: "v-supported", NOT_SUPPORTED: "v-not-supported", INCONCLUSIVE: "v-inconclusive",
+           NOT_TESTED: "v-not-tested"}.get(verdict)
+    if cls is None:
+        cls = "v-no-effect" if verdict.startswith("no effect") else "v-inconclusive"
+    return f'<span class="badge {cls}">{html.escape(verdict)}</span>'
 
 
 def _html_inline(part: Inline) -> str:
@@ -197,9 +202,7 @@ def _html_inline(part: Inline) -> str:
         return text
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
-    for verdict in (NOT_SUPPORTED, SUPPORTED, INCONCLUSIVE):
-        text = text.replace(f"[[{verdict}]]", _badge(verdict))
-    return text
+    return re.sub(r"\[\[(.+?)\]\]", lambda m: _badge(html.unescape(m.group(1))), text)
 
 
 def _html_parts(parts: Sequence[Inline] | Inline) -> str:

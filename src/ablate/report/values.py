@@ -6,6 +6,7 @@ typed values (``True``, ``8``); both must name the same level of a factor.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Iterable, Sequence
 
@@ -14,10 +15,32 @@ import numpy as np
 _MISSING = object()
 
 
+@functools.lru_cache(maxsize=1)
+def _parser():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> Any:
+    """Override text as Hydra's own parser reads it (``true``, ``8``, ``1e-3``, ``null``, quotes);
+    text that is not one plain value (a sweep ``a,b``, a list, a parse error) stays text."""
+    try:
+        override = _parser().parse_override(f"k={text}")
+    except Exception:  # noqa: BLE001 - Hydra's grammar errors: not a value, keep the text
+        return text
+    if override.is_sweep_override():
+        return text
+    value = override.value()
+    return value if isinstance(value, (bool, int, float, str)) or value is None else text
+
+
 def canonical(value: Any) -> Any:
     """The value a factor level compares by: ``"true"`` -> True, ``"8"`` -> 8, ``"1e-3"`` -> 0.001.
 
-    Integral floats become ints so that 8 and 8.0 are one level and print alike.
+    Text is read by Hydra's override parser, as the command line is; integral floats become ints
+    so that 8 and 8.0 are one level and print alike.
     """
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
@@ -27,24 +50,8 @@ def canonical(value: Any) -> Any:
         value = float(value)
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
     if isinstance(value, str):
-        text = value.strip()
-        low = text.lower()
-        if low == "true":
-            return True
-        if low == "false":
-            return False
-        if low in ("null", "~"):  # YAML's and Hydra's null; "none" is a level name (norm=none)
-            return None
-        if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-            return canonical(text[1:-1]) if text[1:-1].strip() else text[1:-1]
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            return canonical(float(text))
-        except ValueError:
-            return text
+        parsed = _parse_text(value.strip())
+        return parsed if isinstance(parsed, str) else canonical(parsed)
     return value
 
 
@@ -158,3 +165,30 @@ def is_numeric_key(records: Sequence[dict[str, Any]], key: str) -> bool:
     """Whether every level of ``key`` is a number (booleans are not)."""
     found = levels(records, key)
     return bool(found) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in found)
+
+
+def best_level(rows: Sequence[dict[str, Any]], key: str, values_of, goal: str) -> tuple[Any, float | None]:
+    """The level of ``key`` among ``rows`` whose mean of ``values_of(rows at that level)`` (finite
+    values only) is best for ``goal`` (min or max), and that mean; ``(None, None)`` when no level has
+    a finite value. Ties go to the first level in sorted order. The one tuning loop: checks choose
+    each side's value with it, figures draw each point at it."""
+    best, best_mean = None, None
+    for level in levels(rows, key):
+        values = np.asarray(values_of(matching(rows, key, level)), dtype=float)
+        values = values[np.isfinite(values)]
+        if not values.size:
+            continue
+        mean = float(values.mean())
+        if best_mean is None or (mean < best_mean if goal == "min" else mean > best_mean):
+            best, best_mean = level, mean
+    return best, best_mean
+
+
+def cell_key(overrides: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """A sweep cell's identity: the job's own overrides other than ``seed``, as sorted ``(key, text)``
+    pairs. The sweeper names a job's cell with it, the report a record's (``record["overrides"]``)."""
+    return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in (overrides or {}).items() if k != "seed"))
+
+
+def record_cell(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return cell_key(record.get("overrides"))

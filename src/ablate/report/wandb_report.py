@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from urllib.parse import urlparse
 
 from ablate.report import collect, stats
-from ablate.report.stats import ClaimResult
+from ablate.report.judge import ClaimResult, judge_claim
 
 DEFAULT_X_AXIS = "epoch"
 
@@ -90,22 +90,25 @@ def _verdict_markdown(claims: Sequence[ClaimResult]) -> str:
         lines.append("")
         lines.append(f"_{claim.reason}_")
         lines.append("")
+        for clause in claim.clauses:
+            why = f" — {clause.clause.not_tested}" if clause.verdict == stats.NOT_TESTED and clause.clause.not_tested else ""
+            lines.append(f"- {clause.clause.text or clause.clause.name}: **{clause.verdict}**{why}")
+        if claim.scope:
+            lines.append("")
+            lines.append("Scope: " + "; ".join(f"{k}: {v}" for k, v in claim.scope.items()))
+        lines.append("")
         for i, check in enumerate(claim.checks, 1):
-            lines.append(f"{i}. **{check.name}**: **{check.verdict}** — {check.detail()}  ")
-            lines.append(f"   compared: {check.setup()}")
+            lines.append(f"{i}. **{check.name}** ({check.test_label}): **{check.verdict_label}** — {check.detail()}  ")
+            lines.append(f"   compared: {check.setup()}; p against {stats.fmt(check.p_against, 2)} raw, "
+                         f"{stats.fmt(check.p_holm, 2)} Holm; detectable |Δ| ≥ {stats.fmt(check.detectable, 2)}")
         lines.append("")
     return "\n".join(lines).strip() + "\n"
 
 
 def _metrics_to_plot(records: Sequence[dict], claims: Sequence[ClaimResult]) -> list[str]:
-    names: list[str] = []
-    for claim in claims:
-        if claim.plot.get("metric"):
-            names.append(str(claim.plot["metric"]))
-        names += [c.metric for c in claim.checks if c.metric]
     present = set(collect.metric_names(records))
-    names += [m for m in ("train/loss", "val/loss", "val/acc", "grad/first_layer") if m in present]
-    return list(dict.fromkeys(names))
+    extra = [m for m in ("train/loss", "val/loss", "val/acc", "grad/first_layer") if m in present]
+    return list(dict.fromkeys([*collect.claim_metrics(claims), *extra]))
 
 
 def build_wandb_report(records: Sequence[dict[str, Any]], claims: Sequence[ClaimResult] | None = None, *,
@@ -119,7 +122,7 @@ def build_wandb_report(records: Sequence[dict[str, Any]], claims: Sequence[Claim
 
     records = list(records)
     if claims is None:
-        claims = [stats.judge_claim(records, c) for c in collect.claims(records)]
+        claims = [judge_claim(records, c) for c in collect.claims(records)]
     target = wandb_target(records) if not (project and entity) else None
     entity = entity or (target.entity if target else None)
     project = project or (target.project if target else None)
@@ -167,12 +170,13 @@ def build_wandb_report(records: Sequence[dict[str, Any]], claims: Sequence[Claim
             panels.append(wr.ScatterPlot(title=f"final {metric} vs learning rate", x=wr.Config("optimizer.lr"),
                                          y=wr.SummaryMetric(metric), log_x=True))
 
-    counts = {s: sum(r.get("status") == s for r in records) for s in ("ok", "diverged", "failed")}
-    summary = (f"**{len(records)} runs** ({', '.join(f'{n} {s}' for s, n in counts.items() if n or s == 'ok')})"
+    summary = (f"**{len(records)} runs** ({collect.status_text(records)})"
                + (f" from `{sweep_label}`" if sweep_label else "")
                + (f"; swept: {', '.join(f'`{f}`' for f in factors)}" if factors else "")
-               + ". Verdicts use only ok runs: Welch's t-test over seeds, p < 0.05 in the claimed "
-               "direction = supported, opposite direction = not supported, else inconclusive.")
+               + ". Each verdict comes from a Welch confidence interval of the difference over seeds: "
+               "supported when it clears the claim's bound, not supported when it lies wholly on the wrong "
+               "side (Holm-corrected over the claim's checks), else inconclusive; see the local report's "
+               "reading guide.")
     bad = [r for r in collect.sort_records(records, factors) if r.get("status") != "ok"]
     blocks: list = [wr.MarkdownBlock(text=summary)]
     if claims:
@@ -187,7 +191,7 @@ def build_wandb_report(records: Sequence[dict[str, Any]], claims: Sequence[Claim
                          for r in bad)
         blocks.append(wr.H2(text="Runs that did not finish"))
         blocks.append(wr.MarkdownBlock(text="| run | status | error |\n|---|---|---|\n" + rows))
-    overall = stats.claim_verdict([c.verdict for c in claims]) if claims else "no claim"
+    overall = stats.combine([c.verdict for c in claims]) if claims else "no claim"
     return wr.Report(entity=entity, project=project, title=(title or f"ablate: {subject} — {overall}")[:128],
                      description=claims[0].statement if claims else "", blocks=blocks, width="fluid")
 

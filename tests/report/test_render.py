@@ -1,21 +1,18 @@
-"""The HTML report is one self-contained page, and a browser renders it (screenshot check)."""
+"""ablate.report.render: the HTML report is one self-contained page, its badges name every verdict,
+and a browser renders it (screenshot check)."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ablate.report import build_report
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_report import residual_sweep_records, write_sweep  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from ablate.report.render import Document, Verdict, badge, to_html, to_markdown
+from tests.report.records import residual_sweep_records, write_sweep
+from tests.support import REPO as ROOT
 
 
 def _load_screenshot_module():
@@ -73,3 +70,14 @@ def test_screenshot_cli_reports_missing_page(tmp_path, capsys):
     shot = _load_screenshot_module()
     assert shot.main([str(tmp_path / "nope.html"), str(tmp_path / "x.png")]) == 2
     assert "no such report page" in capsys.readouterr().err
+
+
+def test_every_verdict_has_its_badge():
+    doc = Document("t").add(Verdict("no effect within ±0.02", "x"), Verdict("not tested", "y"),
+                            Verdict("not supported", badge("inconclusive")))
+    page = to_html(doc)
+    assert '<span class="badge v-no-effect">no effect within ±0.02</span>' in page
+    assert '<span class="badge v-not-tested">not tested</span>' in page
+    assert '<span class="badge v-not-supported">not supported</span>' in page
+    assert '<span class="badge v-inconclusive">inconclusive</span>' in page
+    assert "**inconclusive**" in to_markdown(doc)

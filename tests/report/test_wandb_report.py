@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("wandb_workspaces", reason="wandb-workspaces is not installed (extra: wandb-report)")
 
-from ablate.report import stats  # noqa: E402
 from ablate.report import wandb_report as wbr  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_report import RESIDUAL_CLAIM, make_record, residual_sweep_records  # noqa: E402
+from ablate.report.judge import judge_claim  # noqa: E402
+from tests.report.records import RESIDUAL_CLAIM, make_record, residual_sweep_records, write_sweep  # noqa: E402
 
 WANDB = {"entity": "ablate-lab", "project": "ablate", "group": "residual_depth-2026-01-01"}
 
@@ -72,7 +68,7 @@ def test_runs_not_on_wandb_is_a_clear_error():
 
 def test_report_serialises_with_verdicts_panels_and_group_runset(offline_project_lookup):
     records = _records()
-    claims = [stats.judge_claim(records, RESIDUAL_CLAIM)]
+    claims = [judge_claim(records, RESIDUAL_CLAIM)]
     report = wbr.build_wandb_report(records, claims, sweep_label="reports/residual_depth/2026-01-01")
     assert (report.entity, report.project) == ("ablate-lab", "ablate")
     assert report.title == "ablate: residual_depth — supported"
@@ -84,6 +80,8 @@ def test_report_serialises_with_verdicts_panels_and_group_runset(offline_project
     markdown = [b["content"] for b in spec["blocks"] if b["type"] == "markdown-block"]
     verdicts = next(m for m in markdown if "Claim: residual_depth" in m)
     assert "**supported**" in verdicts and "Welch t=" in verdicts and "n=3 each" in verdicts
+    assert "(superiority)" in verdicts and "p against" in verdicts and "Holm" in verdicts
+    assert "detectable |Δ| ≥" in verdicts
     assert "where model.depth=32 (max)" in verdicts
     assert any("1 diverged, 1 failed" in m for m in markdown)
     assert any("d32-plain-s3" in m and "loss became nan" in m for m in markdown)
@@ -157,8 +155,6 @@ def test_publish_reports_an_unreachable_server(monkeypatch, offline_project_look
 
 
 def test_cli_publishes_after_writing_the_local_report(tmp_path, monkeypatch, capsys, offline_project_lookup):
-    from test_report import write_sweep
-
     from ablate.report.__main__ import main
 
     root = write_sweep(tmp_path / "s", _records())
