@@ -1,6 +1,6 @@
-"""The four headline experiments end to end at budget=smoke: real Hydra composition and multirun, the
-real Trainer, one record per cell x seed, and the report with its verdicts (subprocesses, since an
-experiment is a Hydra multirun)."""
+"""The four headline experiments end to end at budget=smoke: real Hydra composition and multirun (the
+ablate sweeper, with sequential seeds), the real Trainer, one record per cell x seed, and the report
+with its verdicts (subprocesses, since an experiment is a Hydra multirun)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from ablate.results import STATUSES, load_sweep
 from tests.support import PYTHON, REPO
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
-SMOKE_SEEDS = [0, 1]  # conf/budget/smoke.yaml
+SMOKE = yaml.safe_load((REPO / "conf" / "budget" / "smoke.yaml").read_text())
+SMOKE_SEEDS = list(range(SMOKE["seeds"]))  # every cell runs these; undecided checks' cells get more
 
 
 def _env() -> dict[str, str]:
@@ -26,9 +27,10 @@ def _env() -> dict[str, str]:
 
 
 def _grid(name: str) -> list[dict[str, str]]:
-    """Every job the experiment declares: its sweep params (seed from the smoke budget)."""
+    """Every job of the experiment's first look: its sweep params x the smoke budget's seeds."""
     spec = yaml.safe_load((REPO / "conf" / "experiment" / f"{name}.yaml").read_text())
     params = dict(spec["hydra"]["sweeper"]["params"])
+    assert "seed" not in params, "the sweeper adds the seeds (budget.seeds, budget.max_seeds)"
     params["seed"] = ",".join(map(str, SMOKE_SEEDS))
     keys = list(params)
     values = [str(params[k]).split(",") for k in keys]
@@ -43,10 +45,12 @@ def _run(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.Completed
 def _check_sweep(name: str, sweep: Path) -> list[dict]:
     records = load_sweep(sweep)
     grid = _grid(name)
-    assert len(records) == len(grid), f"{len(records)} records for {len(grid)} jobs"
-    seen = {tuple(sorted((k, str(r["overrides"][k]).lower()) for k in grid[0])) for r in records}
+    jobs = [tuple(sorted((k, str(r["overrides"][k]).lower()) for k in grid[0])) for r in records]
+    assert len(jobs) == len(set(jobs)), "no cell x seed has two records"
     expected = {tuple(sorted((k, v.lower()) for k, v in job.items())) for job in grid}
-    assert seen == expected, "every cell x seed has exactly one record"
+    assert expected <= set(jobs), "every cell ran the budget's seeds"
+    extra = [dict(j) for j in set(jobs) - expected]
+    assert all(int(j["seed"]) < SMOKE["max_seeds"] for j in extra), "sequential seeds stop at budget.max_seeds"
     for record in records:
         assert record["status"] in STATUSES
         assert record["experiment"] == name and record["claim"]["checks"]
@@ -54,7 +58,11 @@ def _check_sweep(name: str, sweep: Path) -> list[dict]:
             assert record["epochs_completed"] >= 1 and record["history"]
     report = (sweep / "report.md").read_text()
     assert "verdict" in report.lower()
-    assert any(v in report for v in ("**supported**", "**not supported**", "**inconclusive**"))
+    assert any(v in report for v in ("**supported**", "**not supported**", "**inconclusive**", "**no effect"))
+    # the checks table: kind, margin, raw and adjusted p, the detectable effect, the seeds and looks
+    header = next(line for line in report.splitlines() if line.startswith("| # | check"))
+    assert all(c in header for c in ("| test |", "p for", "p against (raw / Holm)", "detectable", "seeds per side"))
+    assert "**Clauses**" in report and "**Scope**" in report
     html = (sweep / "report.html").read_text()
     assert "data:image/png;base64," in html
     assert (sweep / "runs.csv").exists()
@@ -71,6 +79,10 @@ def test_experiment_runs_whole_grid_at_smoke(name, tmp_path):
     if name == "activation_vanishing":  # the probes are on in these experiments
         assert all("grad/first_layer" in r["metrics"] for r in records if r["status"] == "ok")
         assert all(r["probes"]["grad_norm"]["layers"] for r in records if r["status"] == "ok")
+    if name == "optimizer_adam_vs_sgd":
+        report = (sweep / "report.md").read_text()
+        assert "non-inferiority, δ=0.0200" in report and "| superiority |" in report
+        assert "the same seeds choose and judge" in report  # smoke's max_seeds leaves no fresh seeds
 
 
 def test_experiment_with_joblib_launcher(tmp_path):

@@ -1,5 +1,10 @@
-"""Hydra callbacks (conf/config.yaml, hydra.callbacks): reject bad configs before anything runs, and
-build the comparison report when a sweep ends."""
+"""Hydra callbacks (conf/config.yaml, hydra.callbacks): reject a bad config before anything runs, and
+build the comparison report when a sweep ends.
+
+A sweep's jobs are checked by the ablate sweeper (``hydra/sweeper: ablate``), every one before the
+first is launched, with :func:`check_job`; other sweepers (Optuna) draw values as they go, and each
+job checks its own config when it starts (:func:`ablate.run.run_trial`).
+"""
 
 from __future__ import annotations
 
@@ -16,50 +21,30 @@ from ablate.validate import ConfigError, validate
 log = logging.getLogger("ablate")
 
 
-def _job_configs(config: DictConfig):
-    """Every job of a basic-sweeper grid, composed as the launcher will compose it."""
-    from hydra import compose
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    params = config.hydra.sweeper.get("params") or {}
-    # the same order as Hydra's BasicSweeper: sweeper params first, the command line wins
-    overrides = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    for batch in BasicSweeper.split_arguments(parsed, max_batch_size=None):
-        for job in batch:
-            yield job, compose(config_name=config.hydra.job.config_name, overrides=list(job))
+def without_hydra(config: DictConfig) -> DictConfig:
+    """The job's config as the run sees it: no ``hydra`` node, ``run_dir`` (resolved by Hydra per
+    job, irrelevant to validity) set to ``.``."""
+    cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]) if "hydra" in config else config
+    with open_dict(cfg):
+        cfg.run_dir = "."
+    return cfg
 
 
-def _reject(error: ConfigError, where: str = "") -> None:
-    print(f"ablate: {where}{error}", file=sys.stderr)
-    raise SystemExit(2)
+def check_job(config: DictConfig, where: str = "") -> None:
+    """Validate a composed config; on a problem print ``ablate: <where>invalid config: ...`` to
+    stderr and exit with status 2."""
+    try:
+        validate(without_hydra(config))
+    except ConfigError as e:
+        print(f"ablate: {where}{e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 class ValidateConfig(Callback):
-    """Checks the config (every job of a grid sweep) before Hydra creates any folder."""
+    """Checks a single run's config before Hydra creates its folder."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:
-            validate(_without_hydra(config))
-        except ConfigError as e:
-            _reject(e)
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
-            return  # other sweepers (Optuna) draw values as they go; each job checks its own
-        for overrides, job in _job_configs(config):
-            try:
-                validate(_without_hydra(job))
-            except ConfigError as e:
-                _reject(e, f"sweep job {' '.join(overrides)}: ")
-
-
-def _without_hydra(config: DictConfig) -> DictConfig:
-    cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]) if "hydra" in config else config
-    with open_dict(cfg):
-        cfg.run_dir = "."   # resolved by Hydra per job; irrelevant to validity
-    return cfg
+        check_job(config)
 
 
 class ReportOnMultirunEnd(Callback):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -81,6 +80,14 @@ def test_parse_claim_keeps_clauses_and_scope():
                              scope={"hardware": "2-core CPU"}))
     assert [c.name for c in spec.clauses] == ["a", "b"] and spec.clauses[1].not_tested == "why"
     assert spec.scope == {"hardware": "2-core CPU"} and spec.checks[0].clause == "a"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "conf" / "experiment").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_experiment_claim_is_valid(path):
+    spec = yaml.safe_load(path.read_text())
+    assert claim_errors(spec["claim"]) == []
+    assert spec["claim"]["clauses"] and spec["claim"]["scope"]
+    assert "seed" not in spec["hydra"]["sweeper"]["params"], "the sweeper adds the seeds"
 
 
 def test_the_schema_imports_no_statistics_library():

@@ -1,0 +1,282 @@
+"""The ablate sweeper (``hydra/sweeper: ablate``, the default in conf/config.yaml).
+
+(No ``from __future__ import annotations`` here: Hydra loads plugin modules without registering them
+in ``sys.modules``, and dataclasses then cannot resolve string annotations.)
+
+Without a claim, or with ``seed`` swept by hand, it is Hydra's basic sweeper: the grid product of
+``hydra.sweeper.params`` and the command line's sweep overrides (the command line wins), the same
+job order, the same job folders, ``max_batch_size`` jobs per launch. Every job is composed and
+checked (:func:`ablate.validate.validate`) before the first one is launched.
+
+With a claim (``+experiment=...``) and ``seed`` not swept, it adds the seeds itself, in looks:
+
+* look 0: every cell of the grid × seeds ``0 .. budget.seeds-1`` (jobs ``<cell> seed=k``);
+* after each look it reads the sweep's run records, judges the claim with the report's own code
+  (:func:`ablate.report.judge.judge_claim`), and launches the next look's seeds only for the cells
+  that a still-undecided check reads (a tune check: its chosen cells, with fresh seeds), until
+  every check is decided or ``budget.max_seeds`` is reached.
+
+A job whose record says ``ok`` is never launched again, so a killed sequential sweep, relaunched
+with the same ``hydra.sweep.dir``, walks the same looks and finishes them.
+"""
+
+
+import itertools
+import logging
+import sys
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("ablate")
+
+MAX_ROUNDS = 100  # looks are few (3 -> 5 -> 8); this only guards against a bug looping forever
+
+
+@dataclass
+class AblateSweeperConf:
+    _target_: str = "hydra_plugins.ablate_sweeper.ablate_sweeper.AblateSweeper"
+    max_batch_size: Optional[int] = None
+    params: Optional[Dict[str, str]] = None
+    # Another sweeper's config (with its _target_) to run instead of this one. A config appended
+    # with +search=... cannot override the primary config's hydra/sweeper choice, so
+    # conf/search/lr.yaml composes Optuna's sweeper here: `/hydra/sweeper@hydra.sweeper.delegate: optuna`.
+    delegate: Optional[Any] = None
+    _recursive_: bool = False  # the delegate is instantiated in setup(), as Hydra would instantiate it
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="ablate", node=AblateSweeperConf, provider="ablate")
+
+
+# ---------------------------------------------------------------------------------------------
+# The grid, with Hydra's public override API
+# ---------------------------------------------------------------------------------------------
+
+
+def expand(overrides: Sequence[Override]) -> list[list[str]]:
+    """Every job of the grid, in the basic sweeper's order: one list of ``key=value`` per job, keys
+    in first-seen order (a later override of the same key replaces the value in place)."""
+    final: "OrderedDict[str, list[str]]" = OrderedDict()
+    for override in overrides:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            if not override.is_discrete_sweep():
+                raise HydraException(f"the ablate sweeper does not support sweep type {override.value_type.name} "
+                                     f"({key}); use a list (a,b,c), range(...) or choice(...)")
+            final[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            final[key] = [f"{key}={override.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*final.values())]
+
+
+def job_dict(job: Sequence[str]) -> dict[str, str | None]:
+    """A job's overrides as its run record stores them (``ablate.run.job_overrides``): key without
+    ``+``/``~`` -> value text."""
+    out: dict[str, str | None] = {}
+    for override in job:
+        key, _, value = override.partition("=")
+        out[key.lstrip("+~")] = value if value or not key.startswith("~") else None
+    return out
+
+
+def seed_swept(grid: Sequence[Sequence[str]]) -> bool:
+    """Whether the grid sets the seed itself (`seed=...`, or `seeds=[...]`: several seeds in one job)."""
+    return any(key in job_dict(job) for job in grid[:1] for key in ("seed", "seeds"))
+
+
+def look_jobs(cells: Sequence[Sequence[str]], seeds: Sequence[Sequence[int]]) -> list[list[str]]:
+    """The jobs of a look: each cell (its overrides) with each of its seeds, as ``seed=k`` jobs.
+
+    The one place that turns cells and seeds into jobs: a job running several seeds at once
+    (``seeds=[0,1,2]``) would be made here.
+    """
+    return [[*cell, f"seed={seed}"] for cell, cell_seeds in zip(cells, seeds) for seed in cell_seeds]
+
+
+def batches(jobs: Sequence[Sequence[str]], size: int | None) -> list[list[list[str]]]:
+    jobs = [list(j) for j in jobs]
+    if not jobs:
+        return []
+    if size is None or size == -1:
+        return [jobs]
+    assert size > 0, "hydra.sweeper.max_batch_size must be >= 1 (or null: one batch)"
+    return [jobs[i:i + size] for i in range(0, len(jobs), size)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweeper
+# ---------------------------------------------------------------------------------------------
+
+
+class AblateSweeper(Sweeper):
+    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
+                 delegate: Optional[DictConfig] = None) -> None:
+        super().__init__()
+        self.max_batch_size = max_batch_size
+        self.params = dict(params or {})
+        self.delegate_config = delegate
+        self.delegate: Optional[Sweeper] = None
+        self.hydra_context: Optional[HydraContext] = None
+        self.config: Optional[DictConfig] = None
+        self.launcher: Optional[Launcher] = None
+        self.job_idx = 0
+        self.returns: list = []
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+        from hydra.utils import instantiate
+
+        self.hydra_context = hydra_context
+        self.config = config
+        if self.delegate_config is not None:
+            self.delegate = instantiate(self.delegate_config)
+            self.delegate.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+            return
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    # -- composing and checking ------------------------------------------------------------------
+
+    def compose(self, job: Sequence[str]) -> DictConfig:
+        return self.hydra_context.config_loader.load_sweep_config(master_config=self.config,
+                                                                  sweep_overrides=list(job))
+
+    def check(self, jobs: Sequence[Sequence[str]]) -> None:
+        """Compose and validate every job; the first invalid one stops the sweep (exit 2) before
+        any folder is made."""
+        from ablate.hydra_callbacks import check_job
+
+        tic = time.perf_counter()
+        for job in jobs:
+            check_job(self.compose(job), f"sweep job {' '.join(job)}: ")
+        log.debug("checked %d jobs in %.2f s", len(jobs), time.perf_counter() - tic)
+
+    # -- launching ---------------------------------------------------------------------------------
+
+    def launch(self, jobs: Sequence[Sequence[str]]) -> None:
+        for batch in batches(jobs, self.max_batch_size):
+            results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
+            for r in results:
+                _ = r.return_value  # re-raises a job's exception, as the basic sweeper does
+            self.job_idx += len(batch)
+            self.returns.append(results)
+
+    def sweep(self, arguments: List[str]) -> Any:
+        if self.delegate is not None:
+            return self.delegate.sweep(arguments)
+        assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
+        grid = expand(overrides)
+        first = self.compose(grid[0])
+        if first.get("claim") is None or seed_swept(grid):
+            self.check(grid)
+            self._start()
+            self.launch(grid)
+            return self.returns
+        return self._sequential(grid, first)
+
+    def _start(self) -> Path:
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        return sweep_dir
+
+    # -- sequential seeds ------------------------------------------------------------------------
+
+    def _sequential(self, grid: list[list[str]], first: DictConfig) -> Any:
+        from ablate.report.values import cell_key
+
+        seeds, max_seeds = _budget_seeds(first)
+        jobs = look_jobs(grid, [range(seeds)] * len(grid))
+        self.check(jobs)
+        claim = OmegaConf.to_container(first.claim, resolve=True)
+        sweep_dir = self._start()
+        cells = {cell_key(job_dict(cell)): cell for cell in grid}
+        order = {key: i for i, key in enumerate(cells)}
+        launched: set = set()
+        look = 0
+        log.info("ablate sweeper: %d cells, seeds %d up to %s (budget.seeds, budget.max_seeds)", len(grid), seeds,
+                 max_seeds if max_seeds is not None else seeds)
+        for _ in range(MAX_ROUNDS):
+            records = _read_records(sweep_dir)
+            done = {(cell_key(r.get("overrides")), r.get("seed")) for r in records if r.get("status") == "ok"}
+            todo = [job for job in jobs if _pair(job) not in done and _pair(job) not in launched]
+            if todo:
+                log.info("ablate sweeper: look %d: launching %d job(s)", look, len(todo))
+                launched |= {_pair(job) for job in todo}
+                self.launch(todo)
+                records = _read_records(sweep_dir)
+            result = _judge(records, claim)
+            if result is None:
+                break
+            wanted = sorted((pair for pair in result.needs() if pair[0] in cells and pair not in launched),
+                            key=lambda pair: (order[pair[0]], pair[1]))
+            if not wanted:
+                open_checks = [c.name for c in result.checks if not c.decided]
+                log.info("ablate sweeper: done after look %d; %s", look,
+                         f"undecided at the cap: {'; '.join(open_checks)}" if open_checks else "every check decided")
+                break
+            log.info("ablate sweeper: open checks: %s", "; ".join(c.name for c in result.open_checks))
+            by_cell: "OrderedDict[tuple, list[int]]" = OrderedDict()
+            for cell, seed in wanted:
+                by_cell.setdefault(cell, []).append(seed)
+            jobs = look_jobs([cells[c] for c in by_cell], list(by_cell.values()))
+            look += 1
+        return self.returns
+
+
+def _pair(job: Sequence[str]) -> tuple:
+    from ablate.report.values import cell_key
+
+    overrides = job_dict(job)
+    return cell_key(overrides), int(overrides["seed"])
+
+
+def _budget_seeds(cfg: DictConfig) -> tuple[int, int | None]:
+    seeds, max_seeds = OmegaConf.select(cfg, "budget.seeds"), OmegaConf.select(cfg, "budget.max_seeds")
+    problems = []
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        problems.append(f"budget.seeds={seeds!r} is invalid: it must be an integer >= 1 (seeds per cell; "
+                        "the seeds are 0 .. budget.seeds-1)")
+    if max_seeds is not None and (not isinstance(max_seeds, int) or isinstance(max_seeds, bool) or
+                                  (isinstance(seeds, int) and max_seeds < seeds)):
+        problems.append(f"budget.max_seeds={max_seeds!r} is invalid: it must be null (no sequential seeds) or "
+                        f"an integer >= budget.seeds")
+    if problems:
+        print("ablate: invalid config:\n  - " + "\n  - ".join(problems), file=sys.stderr)
+        raise SystemExit(2)
+    return seeds, max_seeds
+
+
+def _read_records(sweep_dir: Path) -> list[dict]:
+    """Every readable, valid record of the sweep (a torn or foreign file is skipped here; the
+    report lists it)."""
+    from ablate.results import RECORD_NAME, read_record, validate_record
+
+    records = []
+    for path in sorted(sweep_dir.rglob(RECORD_NAME)):
+        try:
+            records.append(validate_record(read_record(path)))
+        except (OSError, ValueError):
+            continue
+    return records
+
+
+def _judge(records: list[dict], claim: dict):
+    from ablate.report.judge import judge_claim
+
+    if not records:
+        return None
+    return judge_claim(records, claim)
