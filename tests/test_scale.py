@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import lightning as L
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -130,13 +132,27 @@ def test_ddp_spawn_inside_a_multirun(tmp_path):
         assert record["config"]["trainer"]["strategy"] == "ddp_spawn"
 
 
-def test_spawn_strategies_carry_callback_state_back():
-    from ablate.module import _CallbackStateLauncher, keep_callback_state
+def test_carry_state_restores_what_a_spawned_rank_zero_wrote(tmp_path):
+    """The trip CarryState makes under ddp_spawn, without spawning: a copy of the trainer's callbacks
+    (as a worker has) writes its states; the originals load them."""
+    import copy
+    import os
 
-    spawn = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", logger=False, enable_progress_bar=False)
-    assert isinstance(keep_callback_state(spawn).strategy.launcher, _CallbackStateLauncher)
-    single = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
-    assert not isinstance(keep_callback_state(single).strategy.launcher, _CallbackStateLauncher)
+    from ablate.probes import History, Throughput
+    from ablate.spawned import CarryState
+
+    history, throughput, carry = History(), Throughput(), CarryState(tmp_path)
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                        enable_checkpointing=False, callbacks=[history, throughput, carry])
+    worker = copy.deepcopy(trainer.callbacks)
+    worker[-1].home = os.getpid() + 1                 # as if pickled into another process
+    worker[0].rows, worker[1].samples = [{"epoch": 0, "train/loss": 1.5}], 128
+    carry._dump(SimpleNamespace(callbacks=worker, is_global_zero=True))   # in the "worker"
+    assert not history.rows
+    carry._dump(SimpleNamespace(callbacks=trainer.callbacks, is_global_zero=True))  # home: writes nothing
+    assert carry.restore(trainer) is True
+    assert history.rows == [{"epoch": 0, "train/loss": 1.5}] and throughput.samples == 128
+    assert not carry.path.exists() and carry.restore(trainer) is False
 
 
 def test_submitit_local_sweep(tmp_path):
@@ -189,11 +205,11 @@ def test_compile_knob_compiles_the_model_in_place():
     model = nn.Sequential(nn.Flatten(), nn.Linear(8, 4))
     x = torch.randn(3, 1, 8)
     expected = model(x)
-    module = AblationModule(model, nn.CrossEntropyLoss(), torch.optim.SGD, None, num_classes=4,
+    module = AblationModule(model, nn.CrossEntropyLoss(), torch.optim.SGD, None,
                             compile={"backend": "eager"})    # the eager backend: no C++ compiler needed
     names = [n for n, _ in module.named_parameters()]
     module.configure_model()
     assert model._compiled_call_impl is not None
     assert [n for n, _ in module.named_parameters()] == names   # checkpoints keep their keys
     torch.testing.assert_close(module(x), expected)
-    assert AblationModule(model, nn.CrossEntropyLoss(), torch.optim.SGD, None, 4).compile_options is None
+    assert AblationModule(model, nn.CrossEntropyLoss(), torch.optim.SGD, None).compile_options is None

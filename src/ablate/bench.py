@@ -70,6 +70,12 @@ from typing import Iterator
 import torch
 
 RATIO_LINE = "ablate/raw fit-time ratio: {:.2f}"
+SEEDS_LINE = "vectorized speed-up for {} seeds: {:.2f}"
+# the optimizer experiment's model (conf/experiment/optimizer_adam_vs_sgd.yaml): MLP depth 2, width 128
+SEEDS_MODELS = {"mlp": ["model=mlp", "model.depth=2", "model.width=128"],
+                "mlp-default": ["model=mlp"],
+                "cnn": ["model=cnn"],
+                "resnet": ["model=resnet", "norm=batch"]}
 DEFAULT_THREADS = torch.get_num_threads()   # what a fresh `python -m ablate` process uses
 # 8 jobs of ~12-17 s each on a 2-core CPU, all alike, so that the workers' shares of the grid are even.
 # The MNIST-1D arrays come from the disk cache (the fit bench has just generated them).
@@ -151,7 +157,7 @@ class RawLoop:
         self.batch, self.epochs, self.seed = int(cfg.data.batch_size), int(cfg.trainer.max_epochs), int(cfg.data.seed)
         self.run_dir = Path(cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.optimizer = None
+        self.optimizer, self.optimizer_factory = None, module.optimizer_factory
         self.rows: list[dict] = []
         self.steps, self.fit_s, self.train_s = 0, 0.0, 0.0
 
@@ -161,9 +167,7 @@ class RawLoop:
         t_fit = time.perf_counter()
         cfg, model, loss_fn, x, y, batch = self.cfg, self.model, self.loss_fn, self.x, self.y, self.batch
         if self.optimizer is None:
-            self.optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg.optimizer.lr),
-                                              betas=tuple(cfg.optimizer.betas), eps=float(cfg.optimizer.eps),
-                                              weight_decay=float(cfg.optimizer.weight_decay))
+            self.optimizer = self.optimizer_factory(model.parameters())   # conf/optimizer, as ablate builds it
         optimizer, epoch = self.optimizer, len(self.rows)
         t_train = time.perf_counter()
         model.train()
@@ -398,10 +402,63 @@ def sweep_bench(args) -> None:
           f"the parallel gain alone)", flush=True)
 
 
+def seeds_bench(args) -> float:
+    """K seeds of one cell both ways, in this process: K separate runs (``seed=k``) against one
+    vectorized run (``seeds=[0..K-1]``), whole ``run_trial`` calls (what a sweep pays per cell:
+    building, fit, validation, checkpoints, test, records), alternating which goes first."""
+    from ablate.results import read_record
+    from ablate.run import run_trial
+
+    k = args.seeds
+    overrides = ["budget=quick", "budget.progress_bar=false", f"trainer.max_epochs={args.epochs}",
+                 *SEEDS_MODELS[args.seeds_model], *args.override]
+    if args.samples:
+        overrides.append(f"budget.num_samples={args.samples}")
+    seeds = "[" + ",".join(str(s) for s in range(k)) + "]"
+    root = Path(tempfile.mkdtemp(prefix="ablate-bench-seeds-"))
+    runs = iter(range(10**6))
+
+    def separate() -> float:
+        t0 = time.perf_counter()
+        for seed in range(k):
+            run_trial(compose([*overrides, f"seed={seed}"], root / f"separate-{next(runs)}"))
+        return time.perf_counter() - t0
+
+    def vectorized() -> float:
+        t0 = time.perf_counter()
+        run_trial(compose([*overrides, f"seeds={seeds}"], root / f"vectorized-{next(runs)}"))
+        return time.perf_counter() - t0
+
+    cfg = compose(overrides, root / "probe")
+    print(f"seeds: {k} seeds of model={args.seeds_model} ({' '.join(SEEDS_MODELS[args.seeds_model])}), "
+          f"data={cfg.data.source._target_.rsplit('.', 1)[-1]}, batch {cfg.data.batch_size}, "
+          f"{cfg.trainer.max_epochs} epochs, torch threads {torch.get_num_threads()}: {k} separate in-process "
+          f"runs against one run of seeds={seeds}", flush=True)
+    run_trial(compose([*overrides, "trainer.max_epochs=1", "seed=0"], root / "warm-separate"))
+    run_trial(compose([*overrides, "trainer.max_epochs=1", f"seeds={seeds}"], root / "warm-vectorized"))
+    times: dict[str, list[float]] = {"separate": [], "vectorized": []}
+    for r in range(args.repeats):
+        for name in (("separate", "vectorized") if r % 2 == 0 else ("vectorized", "separate")):
+            times[name].append(separate() if name == "separate" else vectorized())
+        print(f"  repeat {r + 1}/{args.repeats}: separate {times['separate'][-1]:.2f} s, vectorized "
+              f"{times['vectorized'][-1]:.2f} s, speed-up {times['separate'][-1] / times['vectorized'][-1]:.2f}",
+              flush=True)
+    record = read_record(next(root.glob("vectorized-*/seed=0")))
+    steps = record["history"][-1]["step"] if record["history"] else 1
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"{name:10s}: {median:.2f} s for {k} seeds x {steps} steps = {median / (k * steps) * 1e3:.3f} ms "
+              f"per member-step  [median of {len(values)}]")
+    speedups = sorted(s / v for s, v in zip(times["separate"], times["vectorized"]))
+    print(f"speed-up: median of {len(speedups)} paired ratios, range {speedups[0]:.2f}-{speedups[-1]:.2f}")
+    return statistics.median(speedups)
+
+
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(prog="python -m ablate.bench", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=9, help="timed repeats of each contender (default 9)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed repeats of each contender (default 9; 3 with --seeds)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs per run (default 20, budget=quick's)")
     parser.add_argument("--samples", type=int, default=None, help="budget.num_samples (default: budget=quick's)")
     parser.add_argument("--threads", type=int, default=1,
@@ -415,6 +472,10 @@ def main(argv: list[str] | None = None) -> float:
                         help="also time a minimal LightningModule against the bare loop: Lightning's own floor")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for both contenders (repeatable)")
+    parser.add_argument("--seeds", type=int, default=None, metavar="K",
+                        help="time K seeds of a cell as K separate runs against one vectorized run instead")
+    parser.add_argument("--seeds-model", choices=sorted(SEEDS_MODELS), default="mlp",
+                        help="the model of --seeds (default mlp: the optimizer experiment's, depth 2 width 128)")
     parser.add_argument("--sweep", action="store_true", help="also time a sweep: basic launcher vs joblib")
     parser.add_argument("--sweep-repeats", type=int, default=1)
     parser.add_argument("--sweep-skip-default-threads", action="store_true",
@@ -422,11 +483,17 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--sweep-grid", nargs="+", default=None, metavar="OVERRIDE",
                         help=f"the sweep's overrides (default: {' '.join(SWEEP_GRID)})")
     args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 3 if args.seeds else 9
     if args.threads:
         torch.set_num_threads(args.threads)
     else:
         args.threads = None
 
+    if args.seeds:
+        speedup = seeds_bench(args)
+        print(SEEDS_LINE.format(args.seeds, speedup), flush=True)
+        return speedup
     ratio = fit_bench(args)
     if args.sweep:
         sweep_bench(args)

@@ -1,275 +1,200 @@
-"""The LightningModule: training logic only. Measuring lives in :mod:`ablate.probes`."""
+"""The LightningModule: training logic only. Measuring lives in :mod:`ablate.probes`, the metric
+objects in :mod:`ablate.metrics`, stacking K seeds into one model in :mod:`ablate.vectorize`."""
 
 from __future__ import annotations
 
-import functools
-import os
-import pickle
-import tempfile
+import copy
+import math
 from typing import Any, Callable
 
 import lightning as L
 import torch
-from lightning.pytorch.plugins.precision import MixedPrecision, Precision
-from lightning.pytorch.strategies import SingleDeviceStrategy
-from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
-from lightning.pytorch.trainer.connectors.logger_connector.result import _ResultMetric
-from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
-from torch.optim.lr_scheduler import ReduceLROnPlateau
-from torchmetrics import Metric
+from torch.func import vmap
+
+from lightning.pytorch.strategies import SingleDeviceStrategy
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from ablate.data.datamodule import BatchGroup
+from ablate.metrics import MemberAccuracy, MemberMean
+from ablate.vectorize import Stacked
+
+SPLITS = ("train", "val", "test")
+# hooks inside an optimizer step: when no callback (nor the module) implements one, a step of the
+# fast path skips Lightning's dispatch to them (see `AblationModule._plain_steps`)
+STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad")
 
 
-class MeanValue(Metric):
-    """Weighted mean of per-batch values (``update(value, weight)``), summed over ranks under DDP.
-
-    What torchmetrics' ``MeanMetric`` computes, minus its per-call input checks: those cost ~3x this
-    update, and its NaN check waits for the GPU at every step. A NaN value makes the mean NaN (it is
-    not dropped), so a loss that went NaN shows as NaN.
-    """
-
-    full_state_update = False
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.add_state("total", default=torch.zeros(()), dist_reduce_fx="sum")
-        self.add_state("weight", default=torch.zeros(()), dist_reduce_fx="sum")
-
-    def update(self, value: torch.Tensor, weight: int | float = 1) -> None:
-        self.total.add_(value.detach().to(self.total.dtype) * weight)
-        self.weight.add_(weight)
-
-    def _wrap_update(self, update: Callable) -> Callable:
-        """torchmetrics' bookkeeping around ``update`` (forget the cached result, count the call), kept
-        lean: its own wrapper sets both through ``Module.__setattr__`` and enters a grad-mode context
-        at every call, twice this metric's work. The updates detach their inputs: no grad context needed."""
-        state = self.__dict__
-
-        @functools.wraps(update)
-        def wrapped(*args: Any, **kwargs: Any) -> None:
-            state["_computed"] = None
-            state["_update_count"] += 1
-            update(*args, **kwargs)
-
-        return wrapped
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.weight
-
-    def to(self, *args: Any, **kwargs: Any) -> "MeanValue":
-        # Lightning moves a logged metric to the device of its value at every `self.log` of it; the
-        # move of a metric already there still walks all its states (~1 ms): skip it
-        if len(args) == 1 and not kwargs and isinstance(args[0], (str, torch.device)) \
-                and torch.device(args[0]) == self.total.device:
-            return self
-        return super().to(*args, **kwargs)
-
-
-class Accuracy(MeanValue):
-    """Share of samples whose highest-scoring class is the target: multiclass micro accuracy (what
-    ``MulticlassAccuracy(average="micro")`` computes for ``(N, C, ...)`` scores), summed over ranks."""
-
-    def update(self, scores: torch.Tensor, target: torch.Tensor) -> None:  # type: ignore[override]
-        self.total.add_((scores.detach().argmax(dim=1) == target).sum())
-        self.weight.add_(target.numel())
-
-
-class _LoggedMetric(_ResultMetric):
-    """Lightning's holder of a logged Metric object, minus a cost: at every ``self.log`` of a metric
-    Lightning moves its holder to the value's device, walking every attribute of the holder (~0.5 ms
-    on a CPU, four times an epoch here) even when nothing is to move. Holding a Metric (not a tensor),
-    it has nothing of its own on a device: when the metric is already there, the move is skipped.
-    :meth:`AblationModule._step` gives the holders of its own logs this class."""
-
-    def to(self, *args: Any, **kwargs: Any) -> "_ResultMetric":
-        value = self.__dict__.get("value")
-        if (not self.is_tensor and isinstance(value, Metric) and len(args) == 1 and not kwargs
-                and isinstance(args[0], (str, torch.device)) and torch.device(args[0]) == value.device):
-            return self
-        return super().to(*args, **kwargs)
+class Diverged(RuntimeError):
+    """Raised to stop a run whose training loss is no longer finite (every member's, when vectorized)."""
 
 
 class AblationModule(L.LightningModule):
-    """Wraps any family with a loss, accuracy (torchmetrics, synced under DDP), and the optimizer and
-    schedule built from config (``optimizer`` and ``scheduler`` are partials awaiting their inputs).
+    """Wraps any family with a loss, loss and accuracy metrics (summed over ranks under DDP), and the
+    optimizer and schedule built from config (``optimizer`` and ``scheduler`` are partials awaiting
+    their inputs).
 
-    ``compile``: ``True`` (or a dict of :func:`torch.compile` options, e.g. ``{"mode": "max-autotune"}``)
-    compiles the model in place (``nn.Module.compile``: parameter names and checkpoints unchanged) when
-    the trainer sets it up. Worth it on a GPU for the larger families; compiling costs seconds to
-    minutes up front, so small CPU runs get slower.
+    ``model`` is a family, or a :class:`~ablate.vectorize.Stacked` of K copies (K seeds trained as
+    one model): then every training batch is ``(K, N, ...)``, one per member, evaluation batches
+    are shared, the members' losses are summed (each member's gradient is its own), and every metric
+    has one value per member. A member whose training loss goes NaN/inf is recorded as diverged
+    (:attr:`diverged`) and left out of the loss while the others go on; when no member is left the
+    run stops with :class:`Diverged`.
 
-    ``steps_per_call``: optimizer steps per call of :meth:`training_step` (Keras' ``steps_per_execution``).
-    The data module hands over that many batches at once (:attr:`train_batches_per_call`) and the step
-    takes them one after another: the same batches, in the same order, the same optimizer steps, so
-    the same numbers, while Lightning's per-batch loop and hooks (~1 ms, a quarter of a small model's
-    step on a CPU) run once per call. ``on_train_batch_start/end`` then see a group of batches;
-    ``trainer.global_step`` still counts optimizer steps; the backward/optimizer-step hooks still run
-    at every step.
+    ``steps_per_call``: optimizer steps per call of :meth:`training_step` (Keras'
+    ``steps_per_execution``). The data module is built with the same value (``ablate.run.build``) and
+    hands over that many batches at once (a :class:`~ablate.data.BatchGroup`); the step takes them one
+    after another with Lightning's manual optimization: the same batches, in the same order, the same
+    optimizer steps, so the same numbers, while Lightning's per-batch loop (~1 ms, a quarter of a small
+    model's step on a CPU) runs once per call. ``on_train_batch_start/end`` hooks then see groups
+    (``ablate.run`` warns about other callbacks that implement them); ``trainer.global_step`` still
+    counts optimizer steps. ``steps_per_call=1`` is Lightning's automatic optimization, which gradient
+    clipping and accumulation need.
+
+    ``compile``: ``True`` (or a dict of :func:`torch.compile` options) compiles the model in place
+    (``nn.Module.compile``: parameter names and checkpoints unchanged) when the trainer sets it up.
     """
 
-    # hooks inside an optimizer step: when no callback (and not the module) implements one of them, the
-    # step skips Lightning's dispatch to them (see `_plain_steps`)
-    STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad")
-
     def __init__(self, model: nn.Module, loss: nn.Module, optimizer: Callable, scheduler: Callable | None,
-                 num_classes: int, compile: bool | dict = False, steps_per_call: int = 1):
+                 compile: bool | dict = False, steps_per_call: int = 1, sequence_targets: bool = False):
         super().__init__()
         self.model, self.loss = model, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.compile_options = (dict(compile) if isinstance(compile, dict) else {}) if compile else None
-        # keyed "<split>_loss" / "<split>_acc" ("train" alone would clash with nn.Module.train)
+        self.stacked = isinstance(model, Stacked)
+        self.members = model.members if self.stacked else 1
+        self.takes_targets = bool(getattr(model, "takes_targets", False))
+        self.member_loss = member_loss(loss) if self.stacked else None
+        self.steps_per_call = max(1, int(steps_per_call))
+        self.automatic_optimization = self.steps_per_call == 1
+        # keyed "<split>_<name>" ("train" alone would clash with nn.Module.train)
         self.metrics = nn.ModuleDict()
-        for split in ("train", "val", "test"):
-            self.metrics[f"{split}_loss"] = MeanValue()
-            self.metrics[f"{split}_acc"] = Accuracy()
-        self._log_pending: set[str] = set()
-        self._force_automatic = False
-        self.steps_per_call = int(steps_per_call)
-        self._plain = False        # set when training starts: see `_plain_steps`
-        self._epoch_steps = 0      # optimizer steps taken in this epoch (schedules count them)
-
-    @property
-    def automatic_optimization(self) -> bool:
-        """False (the fast path: :meth:`training_step` steps the optimizer itself, through Lightning's
-        manual optimization) unless the run needs Lightning's automatic loop: gradient clipping,
-        gradient accumulation or a ReduceLROnPlateau schedule, or it was set to True.
-
-        Both do the same ``zero_grad`` → backward → ``step`` with the same hooks for the probes
-        (``on_before/after_backward``, ``on_before_optimizer_step``), precision plugin (loss scaling
-        for 16-mixed), DDP gradient sync and scheduler steps; the automatic loop's closure and its
-        extra hook calls cost ~0.5 ms a step on a CPU, 10-15% of a small model's step.
-        """
-        trainer = self._trainer
-        if getattr(self, "_force_automatic", False) or trainer is None:
-            return True
-        return bool(trainer.gradient_clip_val) or trainer.accumulate_grad_batches != 1
-
-    @automatic_optimization.setter
-    def automatic_optimization(self, automatic: bool) -> None:
-        self._force_automatic = bool(automatic)
-
-    @property
-    def train_batches_per_call(self) -> int:
-        """How many training batches :meth:`training_step` takes per call: ``steps_per_call`` on the
-        fast path, 1 on Lightning's automatic loop (one batch, one closure, one step)."""
-        return 1 if self.automatic_optimization else max(1, self.steps_per_call)
+        for split in SPLITS:
+            self.metrics[f"{split}_loss"] = MemberMean(self.members)
+            self.metrics[f"{split}_acc"] = MemberAccuracy(self.members, member_dim=self.stacked)
+            if sequence_targets:   # (N, L) targets: also the share of sequences right at every position
+                self.metrics[f"{split}_seq_acc"] = MemberAccuracy(self.members, member_dim=self.stacked,
+                                                                  whole_sequence=True)
+        # the same objects by split, for the step (a plain dict: ModuleDict lookups cost ~µs each)
+        self._split_metrics = {split: [m for k, m in self.metrics.items() if k.startswith(f"{split}_")]
+                               for split in SPLITS}
+        self.alive = torch.ones(self.members, dtype=torch.bool)
+        self.diverged: dict[int, dict] = {}     # member -> {"epoch", "step", "error"}: why it stopped
+        self._epoch_values: dict[str, dict[str, torch.Tensor]] = {}
+        self._epoch_steps = 0                   # optimizer steps taken in this epoch (schedules count them)
+        self._plain = False                     # set when training starts: see `_plain_steps`
+        self._step_schedules = False            # set when training starts: any schedule stepped per step
+        self._monitors: dict[int, str | None] = {}   # id(schedule) -> the metric it steps on
 
     def _plain_steps(self) -> bool:
-        """Whether an optimizer step can be ``zero_grad`` → ``loss.backward()`` → ``optimizer.step()``
-        as written, skipping Lightning's wrappers: true on one device, without loss scaling (``16-mixed``
-        needs Lightning's scaler) and when nothing implements a hook inside the step (the gradient probes
-        do: then every step goes through Lightning's ``manual_backward`` and optimizer wrapper).
-        Dispatching those hooks to every callback costs ~0.2 ms a step on a CPU."""
+        """Whether a fast-path step can be ``zero_grad`` → ``backward()`` → ``optimizer.step()`` as
+        written: on one device, without loss scaling (``16-mixed``), and when nothing implements a hook
+        inside the step (the gradient probes do: then every step goes through Lightning's
+        ``manual_backward`` and optimizer wrapper, which dispatch those hooks to every callback)."""
         trainer = self.trainer
-        plugin = trainer.precision_plugin
-        plain_precision = (type(plugin) is Precision
-                           or (type(plugin) is MixedPrecision and getattr(plugin, "scaler", None) is None))
-        listening = any(is_overridden(hook, callback, L.Callback)
-                        for callback in trainer.callbacks for hook in self.STEP_HOOKS)
-        listening |= any(is_overridden(hook, self, L.LightningModule) for hook in self.STEP_HOOKS)
-        return type(trainer.strategy) is SingleDeviceStrategy and plain_precision and not listening
+        listening = any(is_overridden(hook, callback, L.Callback) for callback in trainer.callbacks for hook in STEP_HOOKS)
+        listening |= any(is_overridden(hook, self, L.LightningModule) for hook in STEP_HOOKS)
+        return (isinstance(trainer.strategy, SingleDeviceStrategy) and str(trainer.precision) != "16-mixed"
+                and not listening)
 
     def on_train_start(self) -> None:
         self._plain = not self.automatic_optimization and self._plain_steps()
+        self._step_schedules = any(c.interval == "step" for c in self.trainer.lr_scheduler_configs)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning sets `_current_fx_name` before and after every hook, ~40 times a training step;
-        # nn.Module.__setattr__'s Parameter/Module/buffer checks make that ~5% of a small model's step.
-        if name in ("_current_fx_name", "_epoch_steps"):
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
+    def _optimize(self, objective: torch.Tensor) -> None:
+        lightning_optimizer = self.optimizers()
+        if not self._plain:
+            lightning_optimizer.zero_grad()
+            self.manual_backward(objective)
+            lightning_optimizer.step()
+            return
+        optimizer = lightning_optimizer.optimizer
+        optimizer.zero_grad()
+        objective.backward()
+        # PRIVATE (lightning==2.6.6, pinned): the two callbacks Lightning's manual loop attaches to its
+        # optimizer wrapper to count a step (trainer.global_step). Going through the wrapper's public
+        # step() instead dispatches the step hooks to every callback: the bench's ratio 1.13 -> 1.22
+        # (2026-12-03, 3 lockstep repeats). tests/test_module.py fails loudly if they change.
+        lightning_optimizer._on_before_step()
+        optimizer.step()
+        lightning_optimizer._on_after_step()
 
     def configure_model(self) -> None:
         if self.compile_options is not None and not getattr(self.model, "_compiled_call_impl", None):
             self.model.compile(**self.compile_options)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return self.model(x, shared=True) if self.stacked else self.model(x)
+
+    # ------------------------------------------------------------------------------------------
+    # one batch
 
     def _step(self, batch, split: str) -> torch.Tensor:
+        """Forward, per-member losses ``(K,)`` (a scalar for one unstacked model), metric updates."""
         x, y = batch
-        # a family that decodes a sequence (teacher forcing in training, greedy in eval) reads the targets
-        logits = self.model(x, targets=y) if getattr(self.model, "takes_targets", False) else self.model(x)
-        loss = self.loss(logits, y)
-        # Metric objects are updated every step and computed once per epoch (their compute syncs the
-        # ranks under DDP). They are handed to `self.log` once per epoch, at its first step: Lightning
-        # keeps the reference and computes, logs and resets the metric when the epoch ends. (Each
-        # `self.log` call costs about as much as a small model's whole step.)
-        loss_metric, acc_metric = self.metrics[f"{split}_loss"], self.metrics[f"{split}_acc"]
-        loss_metric.update(loss, len(y))
-        acc_metric.update(logits, y)
-        if split in self._log_pending:
-            self._log_pending.discard(split)
-            self.log(f"{split}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=split != "test")
-            self.log(f"{split}/acc", acc_metric, on_step=False, on_epoch=True, prog_bar=split == "val")
-            for holder in self.trainer._results.values():   # the next epochs' logs skip the no-op move
-                if type(holder) is _ResultMetric and not holder.is_tensor:
-                    holder.__class__ = _LoggedMetric
-        return loss
+        targets = y if self.takes_targets else None
+        if self.stacked:
+            shared = split != "train"             # evaluation: every member reads the same batch
+            logits = self.model(x, targets, shared=shared)
+            if shared:
+                y = y.expand(self.members, *y.shape)
+            losses, samples = self.member_loss(logits, y), y.shape[1]
+        else:
+            logits = self.model(x, targets=targets) if self.takes_targets else self.model(x)
+            losses, samples = self.loss(logits, y), y.shape[0]
+        loss_metric, *accuracies = self._split_metrics[split]
+        loss_metric.update(losses, samples)
+        for accuracy in accuracies:
+            accuracy.update(logits, y)
+        return losses
 
-    # each loop's epoch (every validation run included) logs its metric objects at its first step
-    def on_train_epoch_start(self) -> None:
-        self._log_pending.add("train")
-        self._epoch_steps = 0
-
-    def on_validation_epoch_start(self) -> None:
-        self._log_pending.add("val")
-
-    def on_test_epoch_start(self) -> None:
-        self._log_pending.add("test")
+    def _objective(self, losses: torch.Tensor) -> torch.Tensor:
+        """The loss to differentiate: the members' sum (each gradient is its member's own), without
+        the members that diverged (their NaN stays in their own parameters)."""
+        if not self.stacked:
+            return losses
+        alive = self.alive.to(losses.device)
+        return torch.where(alive, losses, torch.zeros_like(losses)).sum()
 
     def training_step(self, batch, batch_idx):
-        if self.automatic_optimization:
-            return self._step(batch, "train")          # Lightning's loop does backward and step
-        batches = batch if isinstance(batch, BatchGroup) else [batch]
-        trainer, last_call = self.trainer, self._last_call(batch_idx)
-        losses = []
-        for i, one in enumerate(batches):
-            loss = self._step(one, "train")
-            self._optimize(loss)
+        if self.automatic_optimization:            # Lightning's loop does backward and step
+            losses = self._step(batch, "train")
+            self._check_finite(losses.detach()[None])
+            return self._objective(losses)
+        trainer = self.trainer
+        step_schedules, max_steps = self._step_schedules, trainer.max_steps
+        steps = []
+        for one in (batch if isinstance(batch, BatchGroup) else [batch]):
+            losses = self._step(one, "train")
+            self._optimize(self._objective(losses))
             self._epoch_steps += 1
-            self._step_schedulers(epoch_end=last_call and i == len(batches) - 1)
-            losses.append(loss.detach())
-            if 0 <= trainer.max_steps <= trainer.global_step:
+            if step_schedules:
+                self._step_schedulers("step")
+            steps.append(losses.detach())
+            if 0 <= max_steps <= trainer.global_step:
                 break
-        # what the callbacks see (Divergence checks it): NaN/inf if any step's loss was
-        return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+        per_step = torch.stack(steps)
+        self._check_finite(per_step)
+        return per_step.mean(dim=0).sum()          # what a callback sees as this call's loss
 
-    def _optimize(self, loss: torch.Tensor) -> None:
-        lightning_optimizer = self.optimizers()
-        if not self._plain:
-            lightning_optimizer.zero_grad()
-            self.manual_backward(loss)
-            lightning_optimizer.step()
+    def _check_finite(self, losses: torch.Tensor) -> None:
+        """Record the members whose loss (``(steps, K)`` or ``(steps,)``) stopped being finite; stop
+        the run when none is left. One device sync per call."""
+        finite = torch.isfinite(losses.reshape(len(losses), -1)).all(dim=0).cpu()
+        if bool(finite.all()):
             return
-        optimizer = lightning_optimizer.optimizer
-        optimizer.zero_grad()
-        loss.backward()
-        # the callbacks Lightning's manual loop attaches around a step: they count it (global_step)
-        lightning_optimizer._on_before_step()
-        optimizer.step()
-        lightning_optimizer._on_after_step()
-
-    def _last_call(self, batch_idx: int) -> bool:
         trainer = self.trainer
-        return bool(trainer.is_last_batch) or batch_idx + 1 >= trainer.num_training_batches
-
-    def _step_schedulers(self, epoch_end: bool) -> None:
-        """What Lightning's automatic loop does after each step: step-interval schedules every
-        ``frequency`` steps, epoch-interval ones after the epoch's last step."""
-        trainer = self.trainer
-        for config in trainer.lr_scheduler_configs:
-            if config.interval == "step":
-                index = self._epoch_steps
-            elif config.interval == "epoch" and epoch_end:
-                index = trainer.current_epoch + 1
-            else:
-                continue
-            if index % config.frequency == 0:
-                self.lr_scheduler_step(config.scheduler, None)
+        for member in torch.nonzero(self.alive & ~finite).flatten().tolist():
+            bad = losses.reshape(len(losses), -1)[:, member]
+            value = float(bad[~torch.isfinite(bad)][0])
+            self.diverged[member] = {"epoch": trainer.current_epoch, "step": trainer.global_step,
+                                     "error": f"training loss became {value} at epoch {trainer.current_epoch}, "
+                                              f"step {trainer.global_step}"}
+        self.alive &= finite
+        if not bool(self.alive.any()):
+            errors = {k: v["error"] for k, v in sorted(self.diverged.items())}
+            raise Diverged(errors[0] if self.members == 1 else
+                           "every member diverged: " + "; ".join(f"member {k}: {v}" for k, v in errors.items()))
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")
@@ -277,19 +202,91 @@ class AblationModule(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
 
+    # ------------------------------------------------------------------------------------------
+    # epochs: metrics are computed once per epoch (their compute syncs the ranks under DDP)
+
+    def epoch_values(self, split: str) -> dict[str, torch.Tensor]:
+        """This epoch's ``{"<split>/loss": (K,), "<split>/acc": (K,), ...}``, computed once (on the
+        first call: the History callback calls it before this module's own epoch-end hooks)."""
+        if split not in self._epoch_values:
+            values = {}
+            for key, metric in self.metrics.items():
+                prefix, _, name = key.partition("_")
+                if prefix == split and metric.update_count:
+                    values[f"{split}/{name}"] = metric.compute().reshape(-1)   # (K,): torchmetrics squeezes K=1
+            self._epoch_values[split] = values
+        return self._epoch_values[split]
+
+    def _log_epoch(self, split: str) -> None:
+        """Hand the epoch's values to Lightning (progress bar, loggers, monitored metrics): a plain
+        run's own values; a vectorized run's mean over the members still training."""
+        alive = self.alive.to(self.device)
+        for name, value in self.epoch_values(split).items():
+            scalar = value[0] if not self.stacked else value[alive].mean() if bool(alive.any()) else value.mean()
+            self.log(name, scalar.float(), prog_bar=name in ("train/loss", "val/acc"))
+
+    def _start_epoch(self, split: str) -> None:
+        self._epoch_values.pop(split, None)
+        for key, metric in self.metrics.items():
+            if key.startswith(f"{split}_"):
+                metric.reset()
+
+    def on_train_epoch_start(self) -> None:
+        self._start_epoch("train")
+        self._epoch_steps = 0
+
+    def on_validation_epoch_start(self) -> None:
+        self._start_epoch("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._start_epoch("test")
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+        if not self.automatic_optimization:
+            self._step_schedulers("epoch")         # after validation, as Lightning's own loop does
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    # ------------------------------------------------------------------------------------------
+    # optimizer and schedule
+
+    def _step_schedulers(self, interval: str) -> None:
+        """What Lightning's automatic loop does: step-interval schedules every ``frequency`` steps,
+        epoch-interval ones once the epoch (and its validation) is over, with their monitored metric."""
+        trainer = self.trainer
+        for config in trainer.lr_scheduler_configs:
+            if config.interval != interval:
+                continue
+            index = self._epoch_steps if interval == "step" else trainer.current_epoch + 1
+            if index % config.frequency:
+                continue
+            metric = None
+            monitor = self._monitors.get(id(config.scheduler))
+            if monitor:
+                metric = trainer.callback_metrics.get(monitor)
+                if metric is None:
+                    raise RuntimeError(f"the schedule monitors {monitor!r}, which was not logged this "
+                                       f"epoch; logged: {', '.join(sorted(trainer.callback_metrics))}")
+            self.lr_scheduler_step(config.scheduler, metric)
+
     def _optimizer_steps(self) -> tuple[int, int]:
         """(optimizer steps of the whole fit, per epoch), for schedules that need them (one-cycle,
         cosine). Lightning's estimate counts training_step calls; with ``steps_per_call`` > 1 a call
-        takes several steps (the epoch's last call maybe fewer)."""
+        takes several steps (the epoch's last call maybe fewer): ablate's loader says how many
+        batches an epoch has (``num_batches()``)."""
         trainer = self.trainer
         calls = int(trainer.estimated_stepping_batches)
-        k = self.train_batches_per_call
         epochs = max(1, trainer.max_epochs or 1)
-        if k == 1:
+        if self.steps_per_call == 1:
             return calls, max(1, calls // epochs)
         loader = trainer.train_dataloader
-        batches = loader.num_batches() if hasattr(loader, "num_batches") else int(trainer.num_training_batches) * k
-        per_epoch = min(batches, int(trainer.num_training_batches) * k)
+        batches = loader.num_batches() if hasattr(loader, "num_batches") else int(trainer.num_training_batches) * self.steps_per_call
+        per_epoch = min(batches, int(trainer.num_training_batches) * self.steps_per_call)
         total = per_epoch * epochs
         return (min(total, trainer.max_steps) if trainer.max_steps >= 0 else total), per_epoch
 
@@ -299,75 +296,38 @@ class AblationModule(L.LightningModule):
             return optimizer
         total, per_epoch = self._optimizer_steps()
         scheduler = self.scheduler_factory(optimizer, total_steps=total, steps_per_epoch=per_epoch)
-        if isinstance(scheduler.get("scheduler") if isinstance(scheduler, dict) else scheduler, ReduceLROnPlateau):
-            self._force_automatic = True       # stepped on a monitored metric: Lightning's loop does that
+        # Lightning drops a schedule's `monitor` under manual optimization (the fast path steps the
+        # schedules itself, see `_step_schedulers`): keep it
+        self._monitors = {id(scheduler["scheduler"]): scheduler.get("monitor")} if isinstance(scheduler, dict) else {}
+        if scheduler is not None and not self.automatic_optimization and isinstance(scheduler, dict):
+            scheduler = {k: v for k, v in scheduler.items() if k != "monitor"}
         return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}
 
+    # ------------------------------------------------------------------------------------------
+    # checkpoints: which members are still training travels with the weights
 
-def keep_callback_state(trainer: L.Trainer) -> L.Trainer:
-    """Make rank 0's callback state come back from spawned workers (``strategy=ddp_spawn``, ``ddp_fork``,
-    ``ddp_notebook``); a no-op for every other strategy. Returns ``trainer``.
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["ablate_members"] = {"alive": self.alive.tolist(), "diverged": dict(self.diverged)}
 
-    Under those strategies ``fit`` and ``test`` run in worker processes, and Lightning sends back only
-    the weights, the trainer state and ``callback_metrics``: the callbacks of the calling process
-    (History, Throughput, the probes: everything the run record is made of) would stay empty.
-    """
-    launcher = getattr(trainer.strategy, "launcher", None)
-    if isinstance(launcher, _MultiProcessingLauncher) and not isinstance(launcher, _CallbackStateLauncher):
-        launcher.__class__ = _CallbackStateLauncher
-    return trainer
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("ablate_members")
+        if state:
+            self.alive = torch.tensor(state["alive"], dtype=torch.bool)
+            self.diverged = {int(k): v for k, v in state["diverged"].items()}
 
 
-def _is_plain(value: Any) -> bool:
-    """Data worth carrying back: not a reference to a callback, module, parameter or trainer, nor a
-    function or method (Lightning binds ``callback.log`` to the module's)."""
-    if callable(value) or isinstance(value, (L.Callback, nn.Module, nn.Parameter, L.Trainer,
-                                             L.LightningDataModule)):
-        return False
-    if isinstance(value, (list, tuple, set)):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(_is_plain(k) and _is_plain(v) for k, v in value.items())
-    return True
+def member_loss(loss: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``(logits (K, N, C, ...), targets (K, N, ...)) -> (K,)``: each member's own mean loss.
 
+    A torch loss with ``reduction="mean"`` and no class weights is computed once over all members'
+    samples with ``reduction="none"`` and averaged per member (vmap would run cross-entropy through
+    its slower decomposition); any other loss module is vmapped."""
+    if getattr(loss, "reduction", None) == "mean" and getattr(loss, "weight", None) is None:
+        per_sample = copy.copy(loss)
+        per_sample.reduction = "none"
 
-def _callback_state(callback: L.Callback) -> dict[str, Any]:
-    state = {}
-    for key, value in vars(callback).items():
-        if not _is_plain(value):
-            continue
-        try:
-            pickle.dumps(value)
-        except Exception:  # noqa: BLE001 - locks, file handles, ...: they stay as they are in this process
-            continue
-        state[key] = value
-    return state
-
-
-class _CallbackStateLauncher(_MultiProcessingLauncher):
-    """Lightning's spawn/fork launcher, also carrying each callback's plain attributes from rank 0 back
-    to the main process. They travel in a temporary file, as Lightning's weights do: the result queue
-    is a pipe that rank 0 fills before the main process reads it, so a payload over the pipe's buffer
-    (64 KiB) would deadlock."""
-
-    def get_extra_results(self, trainer: L.Trainer) -> dict[str, Any]:
-        extra = super().get_extra_results(trainer)
-        fd, path = tempfile.mkstemp(prefix="ablate-callbacks-", suffix=".pkl")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump([_callback_state(cb) for cb in trainer.callbacks], f)
-        extra["ablate_callback_states"] = path
-        return extra
-
-    def update_main_process_results(self, trainer: L.Trainer, extra: dict[str, Any]) -> None:
-        super().update_main_process_results(trainer, extra)
-        path = extra.get("ablate_callback_states")
-        if path is None:
-            return
-        try:
-            with open(path, "rb") as f:
-                states = pickle.load(f)  # written just now by our own rank 0
-        finally:
-            os.unlink(path)
-        # the workers' trainer is a pickled copy of this one: same callbacks, same order
-        for callback, state in zip(trainer.callbacks, states):
-            vars(callback).update(state)
+        def fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            values = per_sample(logits.flatten(0, 1), target.flatten(0, 1))
+            return values.reshape(len(logits), -1).mean(dim=1)
+        return fn
+    return vmap(loss)

@@ -1,38 +1,18 @@
 """The run record: one JSON file per run, the only thing downstream code (sweeps, reports) reads.
 
-A record is a plain dict, written atomically as ``<run dir>/record.json``::
-
-    {
-      "schema": 1,
-      "run_id": "3f2a9c1d0b7e",            # hash of the job's overrides (stable across relaunches)
-      "status": "ok" | "diverged" | "failed",
-      "error": null | "text of the exception / why it diverged",
-      "experiment": "residual_depth" | null,
-      "seed": 0,
-      "overrides": {"model.depth": "32", "seed": "1"},   # the job's own overrides, key -> value text
-      "config": {...},                      # the fully resolved config (no hydra node)
-      "claim": {...} | null,                # the experiment's declared claim, copied from the config
-      "metrics": {"train/loss": 0.31, "val/acc": 0.88, "test/acc": 0.87, ...},  # final values
-      "history": [{"epoch": 0, "train/loss": 1.9, "val/loss": 1.7, "val/acc": 0.41, ...}, ...],
-      "probes": {...},                      # summaries written by the probe callbacks
-      "params": 12345,
-      "wall_time_s": 12.3,
-      "samples_per_s": 4100.0,
-      "epochs_completed": 10,
-      "batch_size": {"per_rank": 128, "world_size": 1, "effective": 128},
-      "versions": {"python": "3.11.7", "torch": "...", "lightning": "...", "ablate": "...",
-                   "git_commit": "abc123" | null},
-      "started_at": "2026-11-23T12:00:00+00:00", "finished_at": "..."
-    }
+Its schema is :class:`RunRecord` (``ablate.run`` fills one per run, :func:`validate_record` checks a
+dict read back against it); it is written atomically as ``<run dir>/record.json``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -45,20 +25,46 @@ SCHEMA_VERSION = 1
 RECORD_NAME = "record.json"
 STATUSES = ("ok", "diverged", "failed")
 
-REQUIRED_KEYS = {
-    "schema": int,
-    "run_id": str,
-    "status": str,
-    "seed": int,
-    "overrides": dict,
-    "config": dict,
-    "metrics": dict,
-    "history": list,
-    "probes": dict,
-    "params": int,
-    "wall_time_s": (int, float),
-    "versions": dict,
-}
+
+@dataclass
+class RunRecord:
+    """What one run measured, plus the resolved config: the fields of ``record.json``."""
+
+    run_id: str                  # the run folder's name: a hash of the job's overrides (stable across relaunches)
+    status: str                  # "ok" | "diverged" | "failed"
+    seed: int
+    overrides: dict              # the job's own overrides, key -> value text ({"model.depth": "32", "seed": "1"})
+    config: dict                 # the fully resolved config (no hydra node)
+    metrics: dict                # final values: {"train/loss": 0.31, "val/acc": 0.88, "test/acc": 0.87, ...}
+    history: list                # one row per epoch: [{"epoch": 0, "step": 28, "train/loss": 1.9, ...}, ...]
+    probes: dict                 # summaries written by the probe callbacks (per-layer profiles, ...)
+    params: int                  # trainable parameters of the (one member's) model
+    wall_time_s: float           # the run's wall time (a vectorized member: its share of the job's)
+    versions: dict               # python, torch, lightning, ablate, git_commit
+    schema: int = SCHEMA_VERSION
+    error: str | None = None     # why a run that is not ok stopped (the exception, or the divergence)
+    experiment: str | None = None
+    choices: dict = field(default_factory=dict)   # config group choices, {"model": "resnet", ...}
+    claim: dict | None = None    # the experiment's declared claim, copied from the config
+    num_classes: int | None = None
+    samples_per_s: float | None = None
+    epochs_completed: int = 0
+    batch_size: dict = field(default_factory=dict)  # {"per_rank": 128, "world_size": 1, "effective": 128}
+    threads: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    wandb: dict | None = None    # {"project", "entity", "group", "id"} when the run logged to W&B
+    vectorized: dict | None = None  # {"members": K, "index": i, "seeds": [...], "job": <folder>} when
+                                    # trained as one member of K stacked seeds
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_CHECKED = {"int": int, "str": str, "dict": dict, "list": list, "float": (int, float)}
+# the fields every record must have (those without a default), with the type each must hold
+REQUIRED_KEYS = {"schema": int, **{f.name: _CHECKED[f.type] for f in dataclasses.fields(RunRecord)
+                                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}}
 
 
 class RecordError(ValueError):
@@ -153,12 +159,12 @@ def remove_stale_temps(path: str | os.PathLike, min_age_s: float = 2.0) -> list[
     return removed
 
 
-def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+def write_record(run_dir: str | os.PathLike, record: RunRecord | dict[str, Any]) -> Path:
     """Validate and atomically write ``record`` as ``run_dir/record.json``.
 
     Temp files a killed attempt left behind are removed first (see :func:`remove_stale_temps`).
     """
-    record = _finite_or_none(record)
+    record = _finite_or_none(record.to_dict() if isinstance(record, RunRecord) else record)
     validate_record(record)
     path = Path(run_dir) / RECORD_NAME
     remove_stale_temps(path)

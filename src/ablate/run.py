@@ -1,10 +1,15 @@
 """One trial: check the config, build the parts, fit, test, write the run record.
 
 config → instantiate → DataModule + AblationModule(model) → Trainer(+probes) → fit/test → record.json
+
+``seeds=[0,1,2]`` trains those seeds of the trial as one vectorized model (:mod:`ablate.vectorize`)
+in one fit and writes one ordinary record per seed (:mod:`ablate.members`); a family that cannot be
+vectorized runs them one after another, and says so.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import math
@@ -15,23 +20,29 @@ import sys
 import time
 import traceback
 import warnings
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
-from omegaconf import DictConfig, OmegaConf
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.model_helpers import is_overridden
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 import ablate
 from ablate.checkpointing import LocalCheckpointIO
-from ablate.module import AblationModule, keep_callback_state
-from ablate.probes import Diverged, Divergence, History, Throughput
-from ablate.results import RECORD_NAME, SCHEMA_VERSION, read_record, write_record
+from ablate.members import MemberLogging, member_folders
+from ablate.module import AblationModule, Diverged
+from ablate.probes import History, Throughput
+from ablate.results import RECORD_NAME, RunRecord, read_record, write_record
+from ablate.spawned import CarryState
 from ablate.validate import ConfigError, validate
+from ablate.vectorize import Stacked
 
 log = logging.getLogger("ablate")
 # Lightning's start-up banner (devices, tips) repeats for every run of a sweep; warnings still show.
@@ -39,6 +50,11 @@ logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
 
 OBJECTIVE = ("val/acc", "max")  # what a sweeper (Optuna) optimises; failed or diverged runs get the worst value
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the run stands
+# ---------------------------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,6 +85,10 @@ def group_choices() -> dict[str, str]:
     if not HydraConfig.initialized():
         return {}
     return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra/")}
+
+
+def _multirun() -> bool:
+    return HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
 
 
 def _objective(metrics: dict[str, Any]) -> float:
@@ -106,28 +126,61 @@ def _resumable(checkpoint: Path) -> str | None:
     return str(checkpoint)
 
 
-def build(cfg: DictConfig) -> tuple[L.LightningDataModule, AblationModule]:
-    """Instantiate the data and the module from config. The model never sees Hydra: it receives its
-    input shape, class count, an activation factory and a :class:`~ablate.nn.Norm`."""
-    datamodule = instantiate(cfg.data)
-    activation = instantiate(cfg.activation)
+# ---------------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------------
+
+
+def steps_per_call(cfg: DictConfig) -> int:
+    """Optimizer steps per ``training_step`` call, the one value the DataModule (batch groups) and
+    the module (steps) are built with: ``cfg.steps_per_call``, or 1 where a run needs Lightning's
+    automatic loop (gradient clipping, gradient accumulation)."""
+    trainer = cfg.trainer
+    if trainer.get("gradient_clip_val") or (trainer.get("accumulate_grad_batches") or 1) != 1:
+        return 1
+    return max(1, int(cfg.get("steps_per_call") or 1))
+
+
+def _model(cfg: DictConfig, datamodule, activation) -> torch.nn.Module:
     model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes,
                         activation=activation, norm=instantiate(cfg.norm))
     instantiate(cfg.init)(model, activation)
+    return model
+
+
+def build(cfg: DictConfig, seeds: Sequence[int] | None = None) -> tuple[L.LightningDataModule, AblationModule]:
+    """Instantiate the data and the module from config. The model never sees Hydra: it receives its
+    input shape, class count, an activation factory and a :class:`~ablate.nn.Norm`.
+
+    With ``seeds``, K models are built, each exactly as a run with that seed builds it (seeded, then
+    initialised), and stacked into one (:class:`~ablate.vectorize.Stacked`); the DataModule then
+    serves each member the batches its own seed orders."""
+    k = steps_per_call(cfg)
+    augment = instantiate(cfg.augment) if cfg.get("augment") else None
+    extra = {"seed": list(seeds)} if seeds else {}
+    datamodule = instantiate(cfg.data, batches_per_call=k, augment=augment, **extra)
+    activation = instantiate(cfg.activation)
+    if seeds:
+        models = []
+        for seed in seeds:
+            L.seed_everything(seed, workers=True, verbose=False)
+            models.append(_model(cfg, datamodule, activation))
+        model = Stacked(models)
+    else:
+        model = _model(cfg, datamodule, activation)
     compile_ = cfg.get("compile", False)  # true, or torch.compile options such as {mode: max-autotune}
     if OmegaConf.is_config(compile_):
         compile_ = OmegaConf.to_container(compile_, resolve=True)
     module = AblationModule(model, loss=instantiate(cfg.loss), optimizer=instantiate(cfg.optimizer),
-                            scheduler=instantiate(cfg.scheduler), num_classes=datamodule.num_classes,
-                            compile=compile_, steps_per_call=cfg.get("steps_per_call") or 1)
+                            scheduler=instantiate(cfg.scheduler), compile=compile_, steps_per_call=k,
+                            sequence_targets=bool(datamodule.target_shape))
     return datamodule, module
 
 
-def _logger(cfg: DictConfig, run_dir: Path):
+def _logger(cfg: DictConfig, run_dir: Path, **extra):
     if not cfg.get("logger") or "_target_" not in cfg.logger:
-        return False
-    extra = {}
-    if cfg.logger._target_.endswith("WandbLogger"):
+        return None
+    if issubclass(get_class(cfg.logger._target_), WandbLogger):
         experiment = cfg.get("experiment") or "ablate"
         sweep = HydraConfig.get().sweep.dir if HydraConfig.initialized() else None
         if cfg.logger.get("group") is None:
@@ -135,110 +188,297 @@ def _logger(cfg: DictConfig, run_dir: Path):
         extra["tags"] = [*cfg.logger.get("tags", []), experiment]
         extra["name"] = run_dir.name
         extra["config"] = OmegaConf.to_container(cfg, resolve=True)
+    if "save_dir" in cfg.logger:
+        extra["save_dir"] = str(run_dir)
     return instantiate(cfg.logger, **extra)
 
 
-def _multirun() -> bool:
-    return HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
+def vectorize_refusal(cfg: DictConfig) -> str | None:
+    """Why ``seeds=[...]`` cannot train as one stacked model here (None when it can)."""
+    if not cfg.get("vectorize", True):
+        return "vectorize=false"
+    family = get_class(cfg.model._target_)
+    if not getattr(family, "vectorizable", False):
+        why = getattr(family, "not_vectorizable_because", "it does not declare itself vectorizable")
+        return f"model={family.__name__.lower()} cannot be vectorized ({why})"
+    trainer = cfg.trainer
+    if str(trainer.get("strategy", "auto")) not in ("auto", "single_device") or trainer.get("num_nodes", 1) != 1 \
+            or (trainer.get("devices") not in (1, "1", None)):
+        return "vectorized seeds train on one device (trainer.strategy/devices ask for several)"
+    if trainer.get("gradient_clip_val"):
+        return ("trainer.gradient_clip_val clips the norm of all members' gradients together, not each "
+                "member's own")
+    if "plateau" in str(cfg.scheduler.get("_target_", "")):
+        return "scheduler=plateau follows one monitored metric, and each member has its own"
+    return None
 
 
-def run_trial(cfg: DictConfig) -> float:
-    """Run one trial described by ``cfg`` and write ``<run_dir>/record.json``; return the objective.
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
 
-    A config that cannot run raises :class:`ConfigError` before anything is built or written. A run
-    that diverges or raises is recorded (``diverged`` / ``failed``) and, inside a sweep, the sweep
-    goes on; a single failed run re-raises so the command exits non-zero.
-    """
-    run_dir = Path(cfg.run_dir)
-    if done := _finished(run_dir):
-        log.info("skipping %s: already done (status ok, record %s)", run_dir, run_dir / RECORD_NAME)
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # a kill between record and clean-up
-        return _objective(done["metrics"])
-    try:
-        validate(cfg)
-    except ConfigError as e:
-        print(f"ablate: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
 
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
-    started, t0 = datetime.now(timezone.utc), time.perf_counter()
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, module = build(cfg)
+@dataclass
+class Outcome:
+    """What a fit + test left: status, error, test metrics per member, the callbacks that measured."""
 
+    status: str = "ok"
+    error: str | None = None
+    test: list[dict[str, float]] = field(default_factory=list)
+    callbacks: list = field(default_factory=list)
+    history: History | None = None
+    throughput: Throughput | None = None
+    trainer: L.Trainer | None = None
+    member_logging: MemberLogging | None = None
+
+
+def _warn_batch_hooks(callbacks: Sequence[L.Callback], k: int) -> None:
+    if k == 1:
+        return
+    for callback in callbacks:
+        if getattr(callback, "batch_groups_ok", False):
+            continue
+        hooks = [h for h in ("on_train_batch_start", "on_train_batch_end") if is_overridden(h, callback, L.Callback)]
+        if hooks:
+            log.warning("steps_per_call=%d: %s.%s sees groups of up to %d batches (ablate.data.BatchGroup), "
+                        "not single batches; set steps_per_call=1 for per-batch hooks", k,
+                        type(callback).__name__, "/".join(hooks), k)
+
+
+def train(cfg: DictConfig, datamodule, module: AblationModule, run_dir: Path, logger=None,
+          member_loggers: Sequence | None = None) -> Outcome:
+    """Fit and test ``module`` with the Trainer of ``cfg.trainer`` and the run's callbacks; resume
+    from ``run_dir/checkpoints/last.ckpt`` when a killed run left one. A vectorized job passes
+    ``member_loggers`` (each member's own) instead of ``logger``."""
     probes = [instantiate(spec) for spec in (cfg.get("probes") or {}).values()]
+    _warn_batch_hooks(probes, module.steps_per_call)
     history, throughput = History(probes), Throughput()
-    callbacks = [Divergence(), throughput, *probes, history]
+    callbacks = [throughput, *probes, history]
+    members = None
+    if member_loggers:
+        members = MemberLogging(member_loggers, history)
+        callbacks.append(members)
     checkpoint_dir = run_dir / "checkpoints"
     checkpointing = bool(cfg.get("checkpoint", True))
     if checkpointing:
         # one file, overwritten every epoch (save_last alone never writes without a top-k save)
         callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="last", save_top_k=1,
                                          enable_version_counter=False))
+    carry = CarryState(run_dir)     # ddp_spawn: rank 0's measurements come back to this process
+    callbacks.append(carry)
     # checkpoint=false means none at all: without enable_checkpointing=False Lightning adds its own
     # ModelCheckpoint (logs/checkpoints/epoch=...ckpt every epoch, left behind after the run)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=_logger(cfg, run_dir),
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger or False,
                                      default_root_dir=str(run_dir), plugins=[LocalCheckpointIO()],
                                      enable_checkpointing=checkpointing)
-    keep_callback_state(trainer)  # ddp_spawn: rank 0's measurements come back to this process
+    outcome = Outcome(callbacks=callbacks, history=history, throughput=throughput, trainer=trainer,
+                      member_logging=members)
     resume = _resumable(checkpoint_dir / "last.ckpt")
-
-    status, error, test_metrics = "ok", None, {}
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+        carry.restore(trainer)
         results = trainer.test(module, datamodule=datamodule, verbose=False)
-        test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+        carry.restore(trainer)
+        values = module.epoch_values("test")     # empty in this process when the test ran in spawned workers
+        if values:
+            outcome.test = [{name: float(v[k]) for name, v in values.items()} for k in range(module.members)]
+        else:
+            outcome.test = [{k: float(v) for k, v in (results[0] if results else {}).items()}]
     except Diverged as e:
-        status, error = "diverged", str(e)
+        outcome.status, outcome.error = "diverged", str(e)
         log.warning("%s diverged: %s", run_dir, e)
     except Exception as e:  # noqa: BLE001 - any training fault becomes a `failed` record
-        status, error = "failed", "".join(traceback.format_exception(e))
+        outcome.status, outcome.error = "failed", "".join(traceback.format_exception(e))
         log.error("%s failed: %s", run_dir, e)
+    return outcome
 
-    metrics = {**(history.rows[-1] if history.rows else {}), **test_metrics}
-    metrics.pop("epoch", None), metrics.pop("step", None)
+
+def _pick(value: Any, member: int | None) -> Any:
+    """Member ``member``'s entry of a per-member list (History rows, probe metrics)."""
+    return value[member] if member is not None and isinstance(value, list) else value
+
+
+def _summaries(callbacks: Sequence, member: int | None) -> dict[str, Any]:
     summaries: dict[str, Any] = {}
     for callback in callbacks:
-        if hasattr(callback, "final_metrics"):
-            metrics.update(callback.final_metrics())
         if hasattr(callback, "summary"):
-            summaries.update(callback.summary())
+            summaries.update(callback.summary(member=member or 0))
+    return summaries
+
+
+def make_record(cfg: DictConfig, outcome: Outcome, module: AblationModule, run_dir: Path, seed: int,
+                member: int | None, num_classes: int, started: datetime, wall_time_s: float,
+                extra: dict | None = None) -> RunRecord:
+    """The record of one run, or of member ``member`` of a vectorized job."""
+    status, error = outcome.status, outcome.error
+    stop_epoch = None
+    if member is not None and member in module.diverged and status != "failed":
+        status, error, stop_epoch = "diverged", module.diverged[member]["error"], module.diverged[member]["epoch"]
+    elif member is not None and status == "diverged":
+        status = "diverged"
+    rows = [{k: _pick(v, member) for k, v in row.items()} for row in outcome.history.rows
+            if stop_epoch is None or row["epoch"] < stop_epoch]
+    metrics = {**(rows[-1] if rows else {})}
+    if status == "ok":
+        metrics.update(outcome.test[member or 0] if outcome.test else {})
+    metrics.pop("epoch", None), metrics.pop("step", None)
+    for callback in outcome.callbacks:
+        if hasattr(callback, "final_metrics") and stop_epoch is None:
+            metrics.update({k: _pick(v, member) for k, v in callback.final_metrics().items()})
+    members = module.members if member is not None else 1
+    trainer = outcome.trainer
     per_rank = int(cfg.data.batch_size)
-    record = {
-        "schema": SCHEMA_VERSION,
-        "run_id": run_dir.name,
-        "status": status,
-        "error": error,
-        "experiment": cfg.get("experiment"),
-        "seed": int(cfg.seed),
-        "overrides": job_overrides(),
-        "choices": group_choices(),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "claim": OmegaConf.to_container(cfg.claim, resolve=True) if cfg.get("claim") else None,
-        "metrics": metrics,
-        "history": history.rows,
-        "probes": summaries,
-        "params": sum(p.numel() for p in module.model.parameters()),
-        "num_classes": int(datamodule.num_classes),
-        "wall_time_s": time.perf_counter() - t0,
-        "samples_per_s": throughput.samples_per_s,
-        "epochs_completed": len(history.rows),
-        "batch_size": {"per_rank": per_rank, "world_size": trainer.world_size,
-                       "effective": per_rank * trainer.world_size * trainer.accumulate_grad_batches},
-        "versions": versions(),
-        "threads": torch.get_num_threads(),
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    if trainer.logger and hasattr(trainer.logger, "experiment") and type(trainer.logger).__name__ == "WandbLogger":
-        run = trainer.logger.experiment
-        record["wandb"] = {"project": run.project, "entity": run.entity, "group": run.group, "id": run.id}
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["seed"] = seed
+    config.pop("seeds", None)
+    record = RunRecord(
+        run_id=run_dir.name, status=status, error=error, experiment=cfg.get("experiment"), seed=int(seed),
+        overrides=_member_overrides(seed) if member is not None else job_overrides(),
+        choices=group_choices(), config=config,
+        claim=OmegaConf.to_container(cfg.claim, resolve=True) if cfg.get("claim") else None,
+        metrics=metrics, history=rows, probes=_summaries(outcome.callbacks, member),
+        params=sum(p.numel() for p in module.model.parameters()) // members,
+        num_classes=int(num_classes),
+        wall_time_s=wall_time_s / members, samples_per_s=outcome.throughput.samples_per_s / members,
+        epochs_completed=len(rows),
+        batch_size={"per_rank": per_rank, "world_size": trainer.world_size,
+                    "effective": per_rank * trainer.world_size * trainer.accumulate_grad_batches},
+        versions=versions(), threads=torch.get_num_threads(),
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
+    )
+    return record
+
+
+def _member_overrides(seed: int) -> dict[str, str]:
+    overrides = {k: v for k, v in job_overrides().items() if k not in ("seeds", "seed")}
+    overrides["seed"] = str(seed)
+    return overrides
+
+
+def _wandb_info(logger) -> dict | None:
+    if isinstance(logger, WandbLogger):
+        run = logger.experiment
+        return {"project": run.project, "entity": run.entity, "group": run.group, "id": run.id}
+    return None
+
+
+def _write(trainer: L.Trainer, run_dir: Path, record: RunRecord) -> None:
     if trainer.is_global_zero:  # under DDP only rank 0 writes
         write_record(run_dir, record)
-        if status == "ok" and checkpoint_dir.exists():
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the record is the done marker now
-        log.info("%s: %s; %s", run_dir, status,
-                 ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k.endswith(("/acc", "/loss"))))
-    if status == "failed" and not _multirun():
-        raise RuntimeError(f"run failed: {error.strip().splitlines()[-1]}")
-    return _objective(metrics)
+        log.info("%s: %s; %s", run_dir, record.status,
+                 ", ".join(f"{k}={v:.4g}" for k, v in sorted(record.metrics.items())
+                           if k.endswith(("/acc", "/loss")) and isinstance(v, float)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------
+
+
+def _check(cfg: DictConfig) -> None:
+    try:
+        validate(cfg)
+    except ConfigError as e:
+        print(f"ablate: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run_trial(cfg: DictConfig) -> float:
+    """Run the trial described by ``cfg`` and write its record(s); return the objective.
+
+    A config that cannot run raises :class:`SystemExit` (2) before anything is built or written. A
+    run that diverges or raises is recorded (``diverged`` / ``failed``) and, inside a sweep, the sweep
+    goes on; a single failed run re-raises so the command exits non-zero. With ``seeds=[...]`` the
+    objective is the members' best.
+    """
+    if cfg.get("seeds"):
+        return run_members(cfg, [int(s) for s in cfg.seeds])
+    return run_one(cfg)
+
+
+def run_one(cfg: DictConfig) -> float:
+    """One seed (``cfg.seed``) in ``cfg.run_dir``."""
+    run_dir = Path(cfg.run_dir)
+    if done := _finished(run_dir):
+        log.info("skipping %s: already done (status ok, record %s)", run_dir, run_dir / RECORD_NAME)
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # a kill between record and clean-up
+        return _objective(done["metrics"])
+    _check(cfg)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, module = build(cfg)
+    logger = _logger(cfg, run_dir)
+    outcome = train(cfg, datamodule, module, run_dir, logger=logger)
+    record = make_record(cfg, outcome, module, run_dir, int(cfg.seed), None, datamodule.num_classes, started,
+                         time.perf_counter() - t0, extra={"wandb": _wandb_info(logger)})
+    _write(outcome.trainer, run_dir, record)
+    if outcome.trainer.is_global_zero and record.status == "ok":
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the record is the done marker now
+    if record.status == "failed" and not _multirun():
+        raise RuntimeError(f"run failed: {record.error.strip().splitlines()[-1]}")
+    return _objective(record.metrics)
+
+
+def run_members(cfg: DictConfig, seeds: list[int]) -> float:
+    """The seeds of one trial: as one vectorized fit when the family and setup allow it, else one
+    after another; either way one record per seed, in the folder a ``seed=k`` job would use."""
+    folders = dict(zip(seeds, member_folders(cfg, seeds)))
+    done = {seed: _finished(folder) for seed, folder in folders.items()}
+    todo = [seed for seed in seeds if done[seed] is None]
+    if not todo:
+        log.info("skipping %s: every member already done", cfg.run_dir)
+        return max(_objective(d["metrics"]) for d in done.values())
+    _check(cfg)
+    refusal = vectorize_refusal(cfg)
+    if refusal is not None:
+        if cfg.get("vectorize", True):
+            log.warning("%s: the %d seeds run one after another", refusal, len(todo))
+        return max(run_one(_member_config(cfg, seed, folders[seed])) for seed in todo)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    run_dir = Path(cfg.run_dir)
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    datamodule, module = build(cfg, seeds=todo)
+    configs = [_member_config(cfg, seed, folders[seed]) for seed in todo]
+    loggers = [_logger(c, folders[seed], **_wandb_member(c)) for c, seed in zip(configs, todo)]
+    outcome = train(cfg, datamodule, module, run_dir,
+                    member_loggers=loggers if all(loggers) else None)
+    wall = time.perf_counter() - t0
+    records = []
+    for index, seed in enumerate(todo):
+        vectorized = {"members": len(todo), "index": index, "seeds": todo, "job": run_dir.name}
+        records.append(make_record(configs[index], outcome, module, folders[seed], seed, index,
+                                   datamodule.num_classes, started, wall,
+                                   extra={"vectorized": vectorized, "wandb": _wandb_info(loggers[index])}))
+    for seed, record in zip(todo, records):
+        _write(outcome.trainer, folders[seed], record)
+    if outcome.member_logging is not None:
+        outcome.member_logging.log_test([r.metrics if r.status == "ok" else {} for r in records],
+                                        outcome.trainer.global_step)
+        outcome.member_logging.finalize([r.status for r in records])
+    if all(r.status == "ok" for r in records):
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    if outcome.status == "failed" and not _multirun():
+        raise RuntimeError(f"run failed: {outcome.error.strip().splitlines()[-1]}")
+    return max(_objective(r.metrics) for r in records)
+
+
+def _wandb_member(cfg: DictConfig) -> dict:
+    """A W&B run per member, several in one process."""
+    if cfg.get("logger") and issubclass(get_class(cfg.logger.get("_target_", "builtins.object")), WandbLogger):
+        return {"reinit": "create_new"}
+    return {}
+
+
+def _member_config(cfg: DictConfig, seed: int, folder: Path) -> DictConfig:
+    """The config a ``seed=<seed>`` run in ``folder`` would have."""
+    member = copy.deepcopy(cfg)
+    with open_dict(member):
+        member.seed = seed
+        member.seeds = None
+        member.run_dir = str(folder)
+    return member

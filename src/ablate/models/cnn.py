@@ -20,6 +20,7 @@ class CNN(nn.Module):
     """
 
     supported_norms = SUPPORTED_NORMS["CNN"]
+    vectorizable = True    # K seeds train as one stacked model (ablate.vectorize)
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,
                  depth: int = 3, width: int = 32, kernel_size: int = 5, pool: str = "max",

@@ -13,6 +13,7 @@ class MLP(nn.Module):
     """``depth`` hidden layers of ``width`` units: Linear → norm → activation → dropout, then a head."""
 
     supported_norms = SUPPORTED_NORMS["MLP"]
+    vectorizable = True    # K seeds train as one stacked model (ablate.vectorize)
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,
                  depth: int = 3, width: int = 256, dropout: float = 0.0):

@@ -37,6 +37,7 @@ class ResNet(nn.Module):
     """
 
     supported_norms = SUPPORTED_NORMS["ResNet"]
+    vectorizable = True    # K seeds train as one stacked model (ablate.vectorize)
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,
                  depth: int = 4, width: int = 32, residual: bool = True, stem_stride: int = 1,

@@ -8,7 +8,6 @@ Input layout convention, shared by the data sources and every family (channel-fi
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Literal
 
 import torch
@@ -31,36 +30,49 @@ class _Transposed(nn.Module):
         return self.norm(x.transpose(1, 2)).transpose(1, 2)
 
 
+def _batch(num_features: int, where: Where, spatial_dims: int, groups: int, eps: float) -> nn.Module:
+    bn = nn.BatchNorm2d if spatial_dims == 2 and where == "channels" else nn.BatchNorm1d
+    layer = bn(num_features, eps=eps)
+    return _Transposed(layer) if where == "tokens" else layer
+
+
+def _layer(num_features: int, where: Where, spatial_dims: int, groups: int, eps: float) -> nn.Module:
+    # on feature maps: over all of (C, ...) per sample, i.e. GroupNorm with one group, the usual
+    # LayerNorm for conv nets
+    return nn.GroupNorm(1, num_features, eps=eps) if where == "channels" else nn.LayerNorm(num_features, eps=eps)
+
+
+def _group(num_features: int, where: Where, spatial_dims: int, groups: int, eps: float) -> nn.Module:
+    # the largest divisor of num_features not above the requested group count
+    g = max(d for d in range(1, min(groups, num_features) + 1) if num_features % d == 0)
+    layer = nn.GroupNorm(g, num_features, eps=eps)
+    return _Transposed(layer) if where == "tokens" else layer
+
+
+# name -> builder(num_features, where, spatial_dims, groups, eps); the names are ablate.families.NORMS
+NORM_LAYERS: dict[str, Callable[..., nn.Module]] = {
+    "none": lambda *args: nn.Identity(),
+    "batch": _batch,
+    "layer": _layer,
+    "group": _group,
+}
+assert tuple(NORM_LAYERS) == NORMS
+
+
 class Norm:
     """Build a normalisation layer for ``num_features`` at one of three places in a network.
 
     ``where``: ``features`` for (N, F) activations, ``channels`` for (N, C, ...) feature maps,
-    ``tokens`` for (N, L, F) sequences. "layer" on feature maps normalises over all of (C, ...)
-    per sample, i.e. GroupNorm with one group, the usual LayerNorm for conv nets.
+    ``tokens`` for (N, L, F) sequences.
     """
 
     def __init__(self, name: str = "none", groups: int = 8, eps: float = 1e-5):
-        if name not in NORMS:
-            raise ValueError(f"norm.name={name!r} is not a norm; valid: {', '.join(NORMS)}")
+        if name not in NORM_LAYERS:
+            raise ValueError(f"norm.name={name!r} is not a norm; valid: {', '.join(NORM_LAYERS)}")
         self.name, self.groups, self.eps = name, groups, eps
 
-    def _groups(self, num_features: int) -> int:
-        # the largest divisor of num_features not above the requested group count
-        return max(g for g in range(1, min(self.groups, num_features) + 1) if num_features % g == 0)
-
     def __call__(self, num_features: int, where: Where = "features", spatial_dims: int = 1) -> nn.Module:
-        if self.name == "none":
-            return nn.Identity()
-        if self.name == "batch":
-            bn = nn.BatchNorm2d if spatial_dims == 2 and where == "channels" else nn.BatchNorm1d
-            layer = bn(num_features, eps=self.eps)
-            return _Transposed(layer) if where == "tokens" else layer
-        if self.name == "layer":
-            if where == "channels":
-                return nn.GroupNorm(1, num_features, eps=self.eps)
-            return nn.LayerNorm(num_features, eps=self.eps)
-        layer = nn.GroupNorm(self._groups(num_features), num_features, eps=self.eps)
-        return _Transposed(layer) if where == "tokens" else layer
+        return NORM_LAYERS[self.name](num_features, where, spatial_dims, self.groups, self.eps)
 
     def __repr__(self) -> str:
         return f"Norm({self.name!r})"
@@ -75,6 +87,17 @@ def gain_name(activation: Callable[[], nn.Module]) -> str:
     return _GAIN_NAMES.get(type(activation()), "linear")
 
 
+# scheme -> initialiser(weight, nonlinearity); "default" keeps PyTorch's own
+INIT_WEIGHTS: dict[str, Callable[[torch.Tensor, str], None] | None] = {
+    "default": None,
+    # He et al. 2015: std = gain / sqrt(fan_in), the gain of the layer's own activation
+    "kaiming": lambda w, nl: nn.init.kaiming_normal_(w, nonlinearity=nl),
+    "xavier": lambda w, nl: nn.init.xavier_normal_(w, gain=nn.init.calculate_gain(nl)),
+    "orthogonal": lambda w, nl: nn.init.orthogonal_(w, gain=nn.init.calculate_gain(nl)),
+}
+assert tuple(INIT_WEIGHTS) == INIT_SCHEMES
+
+
 class Init:
     """Weight initialisation of every Linear/Conv layer, scaled to the activation where the scheme is.
 
@@ -84,31 +107,20 @@ class Init:
     """
 
     def __init__(self, scheme: str = "default"):
-        if scheme not in INIT_SCHEMES:
-            raise ValueError(f"init.scheme={scheme!r} is not an init; valid: {', '.join(INIT_SCHEMES)}")
+        if scheme not in INIT_WEIGHTS:
+            raise ValueError(f"init.scheme={scheme!r} is not an init; valid: {', '.join(INIT_WEIGHTS)}")
         self.scheme = scheme
 
     def __call__(self, model: nn.Module, activation: Callable[[], nn.Module]) -> nn.Module:
-        if self.scheme == "default":
+        init = INIT_WEIGHTS[self.scheme]
+        if init is None:
             return model
         nonlinearity = gain_name(activation)
         for module in model.modules():
-            if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
-                continue
-            w = module.weight
-            if self.scheme == "kaiming":
-                # He et al. 2015 for ReLU-like units; fall back to the matching gain for the others
-                if nonlinearity in ("relu", "leaky_relu"):
-                    nn.init.kaiming_normal_(w, nonlinearity=nonlinearity)
-                else:
-                    fan_in = nn.init._calculate_correct_fan(w, "fan_in")
-                    nn.init.normal_(w, 0.0, nn.init.calculate_gain(nonlinearity) / math.sqrt(fan_in))
-            elif self.scheme == "xavier":
-                nn.init.xavier_normal_(w, gain=nn.init.calculate_gain(nonlinearity))
-            else:
-                nn.init.orthogonal_(w, gain=nn.init.calculate_gain(nonlinearity))
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+            if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                init(module.weight, nonlinearity)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
         return model
 
     def __repr__(self) -> str:

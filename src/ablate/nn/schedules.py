@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, OneCycleLR, StepLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, OneCycleLR, ReduceLROnPlateau, StepLR
 
 
 def constant(optimizer: Optimizer, total_steps: int, steps_per_epoch: int) -> None:
@@ -48,3 +48,11 @@ def onecycle(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, pct_s
     cycle_momentum = "betas" in optimizer.defaults or bool(optimizer.defaults.get("momentum"))
     return {"scheduler": OneCycleLR(optimizer, max_lr=max_lr, total_steps=max(total_steps, 1), pct_start=pct_start,
                                     div_factor=div_factor, cycle_momentum=cycle_momentum), "interval": "step"}
+
+
+def plateau(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, monitor: str = "val/loss",
+            mode: str = "min", factor: float = 0.1, patience: int = 3, threshold: float = 1e-4) -> dict:
+    """Divide the rate by 1/factor when ``monitor`` has not improved (by ``threshold``, relative) for
+    ``patience`` epochs; stepped after each epoch's validation, on the value logged there."""
+    scheduler = ReduceLROnPlateau(optimizer, mode=mode, factor=factor, patience=patience, threshold=threshold)
+    return {"scheduler": scheduler, "interval": "epoch", "monitor": monitor}

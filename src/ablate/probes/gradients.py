@@ -1,25 +1,44 @@
 """Probes that explain *why* a configuration trains or not: gradient flow per layer, saturated and
 dead units, and the update:weight ratio. Each logs per-epoch scalars through Lightning, hands the
-same scalars to :class:`~ablate.probes.History`, and summarises per-layer profiles for the record."""
+same values to :class:`~ablate.probes.History`, and summarises per-layer profiles for the record.
+
+Every measurement is per member: a vectorized run (``pl_module.stacked``: K seeds stacked into one
+model, parameters ``(K, ...)``) gets one value per member, a plain run one value."""
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import lightning as L
 import torch
 from torch import nn
 
 
-def weight_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """The network's weight matrices/kernels in forward order (input layer first, head last)."""
+def weight_layers(pl_module) -> list[tuple[str, torch.Tensor]]:
+    """The network's weight matrices/kernels in forward order (input layer first, head last); for a
+    vectorized run, the stacked ``(K, ...)`` ones."""
+    stacked = getattr(pl_module, "stacked", False)
+    model = pl_module.model.net if stacked else pl_module.model
+    lead = 1 if stacked else 0
     return [(name.removesuffix(".weight"), p) for name, p in model.named_parameters()
-            if p.requires_grad and p.dim() >= 2 and "weight" in name.rsplit(".", 1)[-1]]
+            if p.requires_grad and p.dim() - lead >= 2 and "weight" in name.rsplit(".", 1)[-1]]
 
 
-def _mean(values: list[float]) -> float:
+def member_norms(tensors: Sequence[torch.Tensor], stacked: bool) -> torch.Tensor:
+    """L2 norm of each tensor, per member: ``(len(tensors), K)`` (K = 1 for unstacked tensors)."""
+    return torch.stack([t.detach().float().reshape(len(t) if stacked else 1, -1).norm(dim=1) for t in tensors])
+
+
+def _mean(values) -> float:
     values = [v for v in values if math.isfinite(v)]
     return sum(values) / len(values) if values else math.nan
+
+
+def _per_member(values: torch.Tensor, stacked: bool):
+    """A ``(K,)`` tensor as the probes hand it on: a list per member when stacked, else a float."""
+    values = values.reshape(-1).tolist()
+    return values if stacked else values[0]
 
 
 class GradFlow(L.Callback):
@@ -32,18 +51,19 @@ class GradFlow(L.Callback):
 
     def __init__(self):
         self.layers: list[str] = []
-        self.init: list[float] = []
-        self.final: list[float] = []
-        self.epoch: dict[str, float] = {}
+        self.init: list[list[float]] = []      # [layer][member]
+        self.final: list[list[float]] = []
+        self.epoch: dict = {}
         self._sum, self._n = None, 0
 
     def on_fit_start(self, trainer, pl_module):
-        self._params = weight_layers(pl_module.model)
+        self._params = weight_layers(pl_module)
+        self._stacked = getattr(pl_module, "stacked", False)
         self.layers = [name for name, _ in self._params]
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for _, p in self._params]
-        norms = torch.stack(torch._foreach_norm(grads)).detach().float()
+        norms = member_norms(grads, self._stacked)
         if not self.init:
             self.init = norms.tolist()
         self._sum = norms if self._sum is None else self._sum + norms
@@ -52,25 +72,32 @@ class GradFlow(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         if not self._n:
             return
-        self.final = (self._sum / self._n).tolist()
+        final = self._sum / self._n
+        self.final = final.tolist()
         self._sum, self._n = None, 0
-        first, last = self.final[0], self.final[-1]
-        self.epoch = {"grad/first_layer": first, "grad/last_layer": last,
-                      "grad/first_last_ratio": first / last if last > 0 else math.nan}
-        pl_module.log_dict(self.epoch, on_step=False, on_epoch=True)
+        first, last = final[0], final[-1]
+        ratio = torch.where(last > 0, first / last.clamp_min(1e-30), torch.full_like(first, math.nan))
+        self.epoch = {"grad/first_layer": _per_member(first, self._stacked),
+                      "grad/last_layer": _per_member(last, self._stacked),
+                      "grad/first_last_ratio": _per_member(ratio, self._stacked)}
+        pl_module.log_dict({k: torch.tensor(v).nanmean() if self._stacked else v for k, v in self.epoch.items()},
+                           on_step=False, on_epoch=True)
 
-    def epoch_metrics(self) -> dict[str, float]:
+    def epoch_metrics(self) -> dict:
         return dict(self.epoch)
 
-    def final_metrics(self) -> dict[str, float]:
+    def final_metrics(self) -> dict:
         out = dict(self.epoch)
         if self.init:
-            out["grad/first_layer_init"] = self.init[0]
-            out["grad/first_last_ratio_init"] = self.init[0] / self.init[-1] if self.init[-1] > 0 else math.nan
+            first, last = torch.tensor(self.init[0]), torch.tensor(self.init[-1])
+            ratio = torch.where(last > 0, first / last.clamp_min(1e-30), torch.full_like(first, math.nan))
+            out["grad/first_layer_init"] = _per_member(first, self._stacked)
+            out["grad/first_last_ratio_init"] = _per_member(ratio, self._stacked)
         return out
 
-    def summary(self) -> dict:
-        return {"grad_norm": {"layers": self.layers, "init": self.init, "final": self.final}}
+    def summary(self, member: int = 0) -> dict:
+        return {"grad_norm": {"layers": self.layers, "init": [v[member] for v in self.init],
+                              "final": [v[member] for v in self.final]}}
 
     # kept in checkpoints, so a resumed run still reports the profile measured at its first step
     def state_dict(self) -> dict:
@@ -96,13 +123,11 @@ class UnitStats(L.Callback):
     def __init__(self, batch_size: int = 256):
         self.batch_size = batch_size
         self.layers: list[str] = []
-        self.init: dict[str, float] = {}
-        self.epoch: dict[str, float] = {}
-        self.profile: dict[str, list[float]] = {}
+        self.init: dict = {}
+        self.epoch: dict = {}
+        self.profile: dict[str, list[list[float]]] = {}     # kind -> [member][layer]
 
-    def _measure(self, trainer, pl_module) -> tuple[dict[str, float], dict[str, list[float]]]:
-        x, _ = trainer.datamodule.splits["val"]
-        x = x[: self.batch_size].to(pl_module.device)
+    def _measure_one(self, forward, model: nn.Module, x: torch.Tensor) -> tuple[dict, dict]:
         saturated, dead, hooks = {}, {}, []
 
         def hook(name, module):
@@ -114,23 +139,38 @@ class UnitStats(L.Callback):
                     dead[name] = (y <= 0).all(dim=0).float().mean().item()
             return fn
 
-        for name, module in pl_module.model.named_modules():
+        for name, module in model.named_modules():
             if type(module) in SATURATING or type(module) is nn.ReLU:
                 hooks.append(module.register_forward_hook(hook(name, module)))
+        try:
+            with torch.no_grad():
+                forward(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        self.layers = list(saturated or dead)
+        return saturated, dead
+
+    def _measure(self, trainer, pl_module) -> tuple[dict, dict]:
+        x, _ = trainer.datamodule.splits["val"]
+        x = x[: self.batch_size].to(pl_module.device)
+        stacked = getattr(pl_module, "stacked", False)
+        model = pl_module.model.net if stacked else pl_module.model
+        forwards = [pl_module.model.member(k) for k in range(pl_module.members)] if stacked else [pl_module.model]
         was_training = pl_module.training
         pl_module.eval()
-        with torch.no_grad():
-            pl_module.model(x)
-        pl_module.train(was_training)
-        for h in hooks:
-            h.remove()
-        metrics = {}
-        if saturated:
-            metrics["act/saturated_frac"] = _mean(list(saturated.values()))
-        if dead:
-            metrics["act/dead_frac"] = _mean(list(dead.values()))
-        self.layers = list(saturated or dead)
-        return metrics, {"saturated": list(saturated.values()), "dead": list(dead.values())}
+        try:
+            measured = [self._measure_one(f, model, x) for f in forwards]
+        finally:
+            pl_module.train(was_training)
+        metrics: dict = {}
+        for key, index in (("act/saturated_frac", 0), ("act/dead_frac", 1)):
+            values = [_mean(list(m[index].values())) for m in measured]
+            if any(m[index] for m in measured):
+                metrics[key] = values if stacked else values[0]
+        self._stacked = stacked
+        return metrics, {"saturated": [list(m[0].values()) for m in measured],
+                         "dead": [list(m[1].values()) for m in measured]}
 
     def on_fit_start(self, trainer, pl_module):
         if not self.init:
@@ -139,16 +179,19 @@ class UnitStats(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         self.epoch, self.profile = self._measure(trainer, pl_module)
         if self.epoch:
-            pl_module.log_dict(self.epoch, on_step=False, on_epoch=True)
+            pl_module.log_dict({k: _mean(v) if isinstance(v, list) else v for k, v in self.epoch.items()},
+                               on_step=False, on_epoch=True)
 
-    def epoch_metrics(self) -> dict[str, float]:
+    def epoch_metrics(self) -> dict:
         return dict(self.epoch)
 
-    def final_metrics(self) -> dict[str, float]:
+    def final_metrics(self) -> dict:
         return {**self.epoch, **{f"{k}_init": v for k, v in self.init.items()}}
 
-    def summary(self) -> dict:
-        return {"units": {"layers": self.layers, "init": self.init, **self.profile}}
+    def summary(self, member: int = 0) -> dict:
+        init = {k: v[member] if isinstance(v, list) else v for k, v in self.init.items()}
+        profile = {k: v[member] for k, v in self.profile.items() if v}
+        return {"units": {"layers": self.layers, "init": init, **profile}}
 
     def state_dict(self) -> dict:
         return {"init": self.init, "epoch": self.epoch, "profile": self.profile, "layers": self.layers}
@@ -166,19 +209,20 @@ class UpdateRatio(L.Callback):
     def __init__(self, every_n_steps: int = 5):
         self.every_n_steps = every_n_steps
         self.layers: list[str] = []
-        self.final: list[float] = []
-        self.epoch: dict[str, float] = {}
+        self.final: list[list[float]] = []     # [layer][member]
+        self.epoch: dict = {}
         self._before = None
         self._sum, self._n = None, 0
 
     def on_fit_start(self, trainer, pl_module):
-        self._params = weight_layers(pl_module.model)
+        self._params = weight_layers(pl_module)
+        self._stacked = getattr(pl_module, "stacked", False)
         self.layers = [name for name, _ in self._params]
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         self._measure()            # the step sampled last time has happened (several run per batch call)
         if trainer.global_step % self.every_n_steps == 0:
-            self._before = torch._foreach_mul([p.detach() for _, p in self._params], 1.0)  # a copy
+            self._before = [p.detach().clone() for _, p in self._params]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self._measure()
@@ -188,8 +232,8 @@ class UpdateRatio(L.Callback):
         if self._before is None:
             return
         weights = [p.detach() for _, p in self._params]
-        deltas = torch._foreach_sub(weights, self._before)
-        ratio = torch.stack(torch._foreach_norm(deltas)) / torch.stack(torch._foreach_norm(weights)).clamp_min(1e-12)
+        deltas = [w - b for w, b in zip(weights, self._before)]
+        ratio = member_norms(deltas, self._stacked) / member_norms(weights, self._stacked).clamp_min(1e-12)
         self._sum = ratio if self._sum is None else self._sum + ratio
         self._n += 1
         self._before = None
@@ -197,19 +241,22 @@ class UpdateRatio(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         if not self._n:
             return
-        self.final = (self._sum / self._n).tolist()
+        final = self._sum / self._n                     # (layers, K)
+        self.final = final.tolist()
         self._sum, self._n = None, 0
-        self.epoch = {"update/ratio_mean": _mean(self.final), "update/ratio_first": self.final[0]}
-        pl_module.log_dict(self.epoch, on_step=False, on_epoch=True)
+        self.epoch = {"update/ratio_mean": _per_member(final.nanmean(dim=0), self._stacked),
+                      "update/ratio_first": _per_member(final[0], self._stacked)}
+        pl_module.log_dict({k: torch.tensor(v).nanmean() if self._stacked else v for k, v in self.epoch.items()},
+                           on_step=False, on_epoch=True)
 
-    def epoch_metrics(self) -> dict[str, float]:
+    def epoch_metrics(self) -> dict:
         return dict(self.epoch)
 
-    def final_metrics(self) -> dict[str, float]:
+    def final_metrics(self) -> dict:
         return dict(self.epoch)
 
-    def summary(self) -> dict:
-        return {"update_ratio": {"layers": self.layers, "final": self.final}}
+    def summary(self, member: int = 0) -> dict:
+        return {"update_ratio": {"layers": self.layers, "final": [v[member] for v in self.final]}}
 
     def state_dict(self) -> dict:
         return {"final": self.final, "epoch": self.epoch}

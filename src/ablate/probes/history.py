@@ -1,4 +1,4 @@
-"""Callbacks every run carries: per-epoch history, divergence detection and throughput."""
+"""Callbacks every run carries: the per-epoch history the run record is made of, and throughput."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import lightning as L
 import torch
 
-from ablate.data.datamodule import BatchGroup
+from ablate.data.datamodule import batch_rows
 
 
 def _scalars(metrics: dict) -> dict[str, float]:
@@ -22,16 +22,23 @@ def _scalars(metrics: dict) -> dict[str, float]:
 
 
 class History(L.Callback):
-    """Keeps one row per epoch of everything logged (train aggregates, validation) and of the probes'
-    ``epoch_metrics()``: the source of the run record's ``history`` and final ``metrics``. Put it
-    after the probes in the callback list so their epoch-end values are ready."""
+    """One row per epoch: everything logged (``trainer.callback_metrics``), the module's own
+    per-epoch metrics (``pl_module.epoch_values``: one value per member of a vectorized run, as a
+    list) and the probes' ``epoch_metrics()``. The source of the run record's ``history`` and final
+    ``metrics``. Put it after the probes in the callback list so their epoch-end values are ready."""
 
     def __init__(self, probes: list | None = None):
         self.probes = probes or []
-        self.rows: list[dict[str, float]] = []
+        self.rows: list[dict] = []
 
     def on_train_epoch_end(self, trainer, pl_module):
-        row = {"epoch": trainer.current_epoch, "step": trainer.global_step, **_scalars(trainer.callback_metrics)}
+        row: dict = {"epoch": trainer.current_epoch, "step": trainer.global_step, **_scalars(trainer.callback_metrics)}
+        if hasattr(pl_module, "epoch_values"):
+            stacked = getattr(pl_module, "stacked", False)
+            for split in ("train", "val"):
+                for name, value in pl_module.epoch_values(split).items():
+                    values = value.reshape(-1).tolist()
+                    row[name] = values if stacked else values[0]
         for probe in self.probes:
             if hasattr(probe, "epoch_metrics"):  # optional: any Lightning callback can be a probe
                 row.update(probe.epoch_metrics())
@@ -44,32 +51,8 @@ class History(L.Callback):
         self.rows = list(state_dict.get("rows", []))
 
 
-class Diverged(RuntimeError):
-    """Raised to stop a run whose training loss is no longer finite."""
-
-
-class Divergence(L.Callback):
-    """Stops the run as soon as the training loss is NaN or infinite (checked every ``every_n_steps``
-    steps: on a GPU each check waits for the device). The run record then says ``diverged``."""
-
-    def __init__(self, every_n_steps: int = 1):
-        self.every_n_steps = every_n_steps
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.every_n_steps > 1 and trainer.global_step % self.every_n_steps:
-            return
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is None:
-            return
-        # a scalar loss (the usual case) is read once: ~6x cheaper than isfinite().all() on a CPU
-        finite = math.isfinite(loss.item()) if loss.numel() == 1 else bool(torch.isfinite(loss.detach()).all())
-        if not finite:
-            raise Diverged(f"training loss became {float(loss)} at epoch {trainer.current_epoch}, "
-                           f"step {trainer.global_step}")
-
-
 class Throughput(L.Callback):
-    """Training samples per second, validation time excluded."""
+    """Training samples per second (of every member, for a vectorized run), validation time excluded."""
 
     def __init__(self):
         self.samples, self.seconds = 0, 0.0
@@ -97,14 +80,13 @@ class Throughput(L.Callback):
         self._stop()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        rows = sum(len(y) for _, y in batch) if isinstance(batch, BatchGroup) else len(batch[1])
-        self.samples += rows * trainer.world_size
+        self.samples += batch_rows(batch) * trainer.world_size
 
     @property
     def samples_per_s(self) -> float:
         return self.samples / self.seconds if self.seconds > 0 else math.nan
 
-    def summary(self) -> dict:
+    def summary(self, member: int = 0) -> dict:
         return {"throughput": {"samples": self.samples, "seconds": self.seconds}}
 
     # kept in checkpoints, so a resumed run's samples/s covers all of its training
