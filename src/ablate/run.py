@@ -190,7 +190,8 @@ def _logger(cfg: DictConfig, run_dir: Path, **extra):
         extra["config"] = OmegaConf.to_container(cfg, resolve=True)
     if "save_dir" in cfg.logger:
         extra["save_dir"] = str(run_dir)
-    return instantiate(cfg.logger, **extra)
+    # a partial, then called: `config` (W&B's run config) is also the name of instantiate's own argument
+    return instantiate(cfg.logger, _partial_=True)(**extra)
 
 
 def vectorize_refusal(cfg: DictConfig) -> str | None:

@@ -148,6 +148,16 @@ def config_errors(cfg: DictConfig) -> list[str]:
         positive_int(f"budget.{key}")
     positive_int("threads")
     positive_int("steps_per_call")
+    seeds = _get(cfg, "seeds")
+    if seeds is not None:
+        values = list(seeds) if OmegaConf.is_list(seeds) else None
+        if not values or not all(_is_int(s) and s >= 0 for s in values) or len(set(values)) != len(values):
+            errors.append(f"seeds={seeds!r} is invalid: a list of distinct integers >= 0 (e.g. seeds=[0,1,2]), "
+                          "or null for the one run of seed")
+    for path in ("vectorize",):
+        v = _get(cfg, path)
+        if v is not None and not isinstance(v, bool):
+            errors.append(f"{path}={v!r} is invalid; valid values: true, false")
     seed = _get(cfg, "seed")
     if not _is_int(seed) or seed < 0:
         errors.append(f"seed={seed!r} is invalid: it must be an integer >= 0")
