@@ -228,7 +228,7 @@ def test_unreadable_checkpoint_is_dropped_and_the_run_starts_afresh(compose_cfg,
     checkpoint.write_bytes(b"PK\x03\x04 half a zip file")        # a kill during torch.save
     caplog.set_level(logging.INFO, logger="ablate")
     run_trial(compose_cfg(overrides))
-    assert any("ignoring unreadable checkpoint" in r.getMessage() for r in caplog.records)
+    assert any("ignoring unusable checkpoint" in r.getMessage() for r in caplog.records)
     resumed = validate_record(read_record(tmp_path / "run"))
     fresh = _reference(overrides, tmp_path / "fresh", tmp_path)
     _assert_same_results(resumed, fresh, "after a bad checkpoint")

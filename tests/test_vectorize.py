@@ -152,3 +152,43 @@ def test_summed_member_losses_give_each_member_its_own_gradient():
         nn.functional.cross_entropy(model(x[k]), y[k]).backward()
         for (name, mine), theirs in zip(stacked.net.named_parameters(), model.parameters()):
             torch.testing.assert_close(mine.grad[k], theirs.grad, msg=name)
+
+
+class _Crash(L.Callback):
+    """Fails the fit once, when epoch 2 starts (the checkpoint of epoch 1 is on disk)."""
+
+    fired = False
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 2 and not _Crash.fired:
+            _Crash.fired = True
+            raise RuntimeError("injected crash")
+
+
+def test_a_killed_vectorized_job_resumes_all_its_members(compose_cfg, tmp_path, monkeypatch):
+    base = ["budget=smoke", "logger=none", "trainer.max_epochs=4", "model.width=16", "seeds=[0,1]"]
+    run_trial(compose_cfg(base, tmp_path / "whole"))
+    original = ablate.run.History
+    monkeypatch.setattr(ablate.run, "History", lambda probes: (probes.append(_Crash()), original(probes))[1])
+    with pytest.raises(RuntimeError, match="injected crash"):
+        run_trial(compose_cfg(base, tmp_path / "crashed"))
+    assert [read_record(tmp_path / "crashed" / f"seed={s}")["status"] for s in (0, 1)] == ["failed", "failed"]
+    assert (tmp_path / "crashed" / "checkpoints" / "last.ckpt").is_file()
+    run_trial(compose_cfg(base, tmp_path / "crashed"))                  # the relaunch resumes at epoch 2
+    for seed in (0, 1):
+        resumed, whole = read_record(tmp_path / "crashed" / f"seed={seed}"), read_record(tmp_path / "whole" / f"seed={seed}")
+        assert resumed["status"] == "ok"
+        assert resumed["history"] == whole["history"] and resumed["metrics"] == whole["metrics"]
+    assert not (tmp_path / "crashed" / "checkpoints").exists()
+    # a checkpoint of another member count is not loaded: that job starts afresh
+    monkeypatch.setattr(_Crash, "fired", False)
+    with pytest.raises(RuntimeError, match="injected crash"):
+        run_trial(compose_cfg([*base[:-1], "seeds=[5,6,7]"], tmp_path / "other"))
+    monkeypatch.setattr(ablate.run, "History", original)
+    (tmp_path / "other" / "seed=7" / "record.json").unlink()
+    for seed in (5, 6):
+        record = read_record(tmp_path / "other" / f"seed={seed}")
+        record["status"], record["error"] = "ok", None
+        (tmp_path / "other" / f"seed={seed}" / "record.json").write_text(__import__("json").dumps(record))
+    run_trial(compose_cfg([*base[:-1], "seeds=[5,6,7]"], tmp_path / "other"))   # only seed 7 is left to train
+    assert read_record(tmp_path / "other" / "seed=7")["status"] == "ok"

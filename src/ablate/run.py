@@ -111,14 +111,18 @@ def _finished(run_dir: Path) -> dict[str, Any] | None:
     return record if record.get("status") == "ok" else None
 
 
-def _resumable(checkpoint: Path) -> str | None:
-    """The checkpoint a killed run left behind, if it can be read (a kill can land mid-write)."""
+def _resumable(checkpoint: Path, members: int = 1) -> str | None:
+    """The checkpoint a killed run left behind, if it can be read (a kill can land mid-write) and
+    holds the same number of members (a vectorized job relaunched for fewer seeds starts afresh)."""
     if not checkpoint.exists():
         return None
     try:
-        torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        found = len(state.get("ablate_members", {}).get("alive", [None]))
+        if found != members:
+            raise ValueError(f"it holds {found} member(s), this job trains {members}")
     except Exception as e:  # noqa: BLE001 - unreadable for whatever reason: start the run afresh
-        log.warning("ignoring unreadable checkpoint %s (%s); starting %s from scratch", checkpoint, e,
+        log.warning("ignoring unusable checkpoint %s (%s); starting %s from scratch", checkpoint, e,
                     checkpoint.parent.parent)
         checkpoint.unlink()
         return None
@@ -274,7 +278,7 @@ def train(cfg: DictConfig, datamodule, module: AblationModule, run_dir: Path, lo
                                      enable_checkpointing=checkpointing)
     outcome = Outcome(callbacks=callbacks, history=history, throughput=throughput, trainer=trainer,
                       member_logging=members)
-    resume = _resumable(checkpoint_dir / "last.ckpt")
+    resume = _resumable(checkpoint_dir / "last.ckpt", module.members)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
         carry.restore(trainer)
@@ -461,7 +465,7 @@ def run_members(cfg: DictConfig, seeds: list[int]) -> float:
         outcome.member_logging.log_test([r.metrics if r.status == "ok" else {} for r in records],
                                         outcome.trainer.global_step)
         outcome.member_logging.finalize([r.status for r in records])
-    if all(r.status == "ok" for r in records):
+    if outcome.status != "failed":        # every member's record is final (ok or diverged): nothing to resume
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     if outcome.status == "failed" and not _multirun():
         raise RuntimeError(f"run failed: {outcome.error.strip().splitlines()[-1]}")
