@@ -96,3 +96,44 @@ def fit_tiny(compose_cfg, overrides, epochs: int = 1) -> dict[str, float]:
     for key in ("train/loss", "val/loss", "test/loss", "test/acc"):
         assert key in metrics and metrics[key] == metrics[key], f"{key} missing or NaN: {metrics}"
     return metrics
+
+
+COPY = (8, 8)          # data=copy's input: 8 one-hot symbols × 8 steps
+
+
+def seq_batch(n: int = 6, symbols: int = 8, length: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A copy-task batch: one-hot inputs (n, symbols, length), targets (n, length)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, symbols, (n, length), generator=g)
+    return nn.functional.one_hot(y, symbols).transpose(1, 2).float(), y
+
+
+def check_decoding(model: nn.Module) -> None:
+    """What every decoding family (``takes_targets``) does on ``(N, L)`` targets: (N, C, L) logits in
+    training and eval; eval never reads the targets' values; greedy decoding is teacher forcing on its
+    own predictions; under teacher forcing, step j's output depends on the targets before j only; the
+    same model on class labels gives (N, C); without targets, ``steps`` steps or one class."""
+    assert model.takes_targets
+    torch.manual_seed(0)
+    x, y = seq_batch()
+    model.train()
+    forced = model(x, targets=y)
+    assert forced.shape == (6, 8, 8) and torch.isfinite(forced).all()
+    forced.sum().backward()
+    assert all(p.grad is not None for p in model.parameters()), "a parameter is unused in teacher forcing"
+    model.eval()
+    with torch.no_grad():
+        decoded = model(x, targets=y)
+        assert decoded.shape == (6, 8, 8)
+        assert torch.equal(decoded, model(x, targets=torch.zeros_like(y)))       # only the length is read
+        assert torch.equal(decoded, model(x, steps=8))
+        assert model(x, steps=3).shape == (6, 8, 3)
+        assert model(x).shape == model(x, targets=y[:, 0]).shape == (6, 8)       # class labels: one step
+        model.train()                                                             # (dropout is 0)
+        assert torch.allclose(model(x, targets=decoded.argmax(1)), decoded, atol=1e-5)
+        forced = model(x, targets=y)
+        changed = y.clone()
+        changed[:, 4] = (y[:, 4] + 1) % 8
+        later = model(x, targets=changed)
+    assert torch.equal(later[:, :, :5], forced[:, :, :5])                # steps 0..4 read targets 0..3
+    assert not torch.allclose(later[:, :, 5:], forced[:, :, 5:])
