@@ -206,3 +206,27 @@ def test_every_experiment_claim_can_be_judged(experiment, tmp_path):
     root = write_sweep(tmp_path / experiment, records)
     text = build_report(root).read_text()
     assert f"## Claim: {claim['name']}" in text
+
+
+def test_a_contradiction_holm_withdraws_asks_for_the_next_look():
+    """Both checks' intervals exclude the claim at look 1 (p < 0.025 each), but Holm over the two
+    (each p doubled for two looks) does not confirm it: both stay open and ask for seed 2."""
+    noise = (0.01, -0.01)
+    for d in np.linspace(0.01, 0.2, 2000):
+        if 0.013 < stats.compare([1.0 + d + n for n in noise], [1.0 + n * 1.3 for n in noise]).p < 0.024:
+            break
+    else:
+        raise AssertionError("no such difference")
+    means = {(True, 0): 1.0 + d, (False, 0): 1.0, (True, 1): 1.0 + d, (False, 1): 1.0}
+    records = []
+    for (a, b), mean in means.items():
+        for seed in (0, 1):
+            records.append(make_record(f"a{a}-b{b}-s{seed}", {"model.a": a, "model.b": b}, seed,
+                                       {"train/loss": mean + noise[seed] * (1.3 if not a else 1.0)},
+                                       claim=SEQ_CLAIM, budget=SEQ))
+    result = judge_claim(records, SEQ_CLAIM)
+    for check in result.checks:
+        assert check.p_against < 0.025 and check.verdict == stats.INCONCLUSIVE and not check.decided
+        assert check.history[0].verdict == stats.INCONCLUSIVE
+        assert "after Holm's correction over 2 checks" in check.reason
+    assert {seed for _, seed in result.needs()} == {2} and len(result.needs()) == 4

@@ -218,7 +218,7 @@ class CheckResult:
     seeds_needed: int | None = None       # inconclusive: seeds per side the margin (or |Δ|) needs
     budget: str = ""                      # "budget=quick (3 seeds, 10 epochs)" for nulls
     need: set = field(default_factory=set)  # (cell, seed) pairs the next look still lacks
-    candidate: bool = False               # the interval contradicts; Holm decides whether it stands
+    candidate: bool = False               # the interval contradicts; Holm over the checks decides if it stands
 
     # -- the declared fields, for the figures and the text --------------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -233,7 +233,7 @@ class CheckResult:
 
     @property
     def decided(self) -> bool:
-        return self.verdict != stats.INCONCLUSIVE or self.candidate
+        return self.verdict != stats.INCONCLUSIVE
 
     @property
     def verdict_label(self) -> str:

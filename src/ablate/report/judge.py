@@ -81,58 +81,109 @@ def budget_text(records: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]
     return ", ".join(parts)
 
 
-def replay_check(records: Sequence[dict[str, Any]], spec: CheckSpec, plan: SeedPlan,
-                 alpha: float = stats.ALPHA, present: set | None = None) -> CheckResult:
-    """Judge ``spec`` look by look; stop at the first look that decides, or at the first look
-    whose runs are not all there (its missing runs become ``need``)."""
-    if present is None:
-        present = {(record_cell(r), r.get("seed")) for r in records}
-    fresh, fresh_note = fresh_seeds(plan, spec.fresh_seeds) if spec.tune else (False, None)
-    planned = looks(plan, spec.kind, fresh)
-    a = look_alpha(alpha, len(planned))
-    scope = scope_of(records, spec)
-    history: list[LookResult] = []
+@dataclass
+class _Replay:
+    """One check while its looks are replayed."""
+
+    spec: CheckSpec
+    looks: list
+    offset: int          # the round of its first look: 1 for fresh judging seeds (chosen after round 0)
+    fresh: bool
+    scope: Any
+    alpha: float
     result: CheckResult | None = None
-    for look in planned:
-        current, required = judge_look(scope, spec, look, a)
-        missing = {pair for pair in required if pair not in present}
-        complete = not missing
-        if not complete and result is not None:  # a later look not run (yet): keep the last one
-            result.need = missing
-            break
-        result = current
-        result.need = missing
-        history.append(LookResult(look.index, {s: result.n(s) for s in ("treatment", "baseline")}, a,
-                                  result.verdict, result.comparison.diff_low if result.comparison else float("nan"),
-                                  result.comparison.diff_high if result.comparison else float("nan"), complete))
-        if not complete:
-            if result.verdict != stats.INCONCLUSIVE:
-                result.notes.append(f"look {look.index} lacks {len(missing)} run(s): it decides nothing yet "
-                                    f"(its interval said {result.verdict_label})")
-            result.verdict, result.candidate = stats.INCONCLUSIVE, False
-            result.reason = f"look {look.index} is incomplete: {len(missing)} of its runs have no record yet"
-            break
-        if result.decided or scope.problem:
-            break
-    assert result is not None
-    result.fresh, result.history, result.looks_planned, result.alpha_total = fresh, history, len(planned), alpha
-    if fresh_note:
-        result.notes.append(fresh_note)
-    return result
+    history: list = field(default_factory=list)
+    done: bool = False   # decided, out of looks, or waiting for runs
+    note: str | None = None
+
+    def p_family(self) -> float:
+        """Its p against, times its planned looks (Bonferroni over looks), for Holm over checks."""
+        p = self.result.p_against if self.result is not None else float("nan")
+        return min(1.0, p * len(self.looks)) if math.isfinite(p) else 1.0
 
 
-def _holm(checks: Sequence[CheckResult], alpha: float) -> None:
-    """Holm over the checks of min(1, looks × p_against): a contradiction stands only below alpha."""
-    raw = [min(1.0, c.p_against * c.looks_planned) if math.isfinite(c.p_against) else 1.0 for c in checks]
-    for check, adjusted in zip(checks, stats.holm(raw, alpha)):
-        check.p_holm = adjusted
-        if check.candidate:
-            if adjusted < alpha:
-                check.verdict = stats.NOT_SUPPORTED
-            else:
-                check.verdict = stats.INCONCLUSIVE
-                check.reason += (f"; the interval excludes the claim at α={check.alpha:.3g}, but after Holm's "
-                                 f"correction over {len(checks)} checks p={stats.fmt(adjusted, 2)} ≥ {alpha:g}")
+def _look(state: _Replay, k: int, present: set) -> bool:
+    """Judge look ``k`` of ``state``; True when every run it reads has a record. A look with runs
+    missing decides nothing and ends the check's replay (its missing runs become ``need``)."""
+    current, required = judge_look(state.scope, state.spec, state.looks[k], state.alpha)
+    missing = {pair for pair in required if pair not in present}
+    if missing and state.result is not None:  # a later look not run (yet): keep the last one
+        state.result.need, state.done = missing, True
+        return False
+    state.result, current.need = current, missing
+    state.history.append(LookResult(k, {s: current.n(s) for s in ("treatment", "baseline")}, state.alpha,
+                                    current.verdict, current.comparison.diff_low if current.comparison else math.nan,
+                                    current.comparison.diff_high if current.comparison else math.nan, not missing))
+    if missing:
+        if current.verdict != stats.INCONCLUSIVE:
+            current.notes.append(f"look {k} lacks {len(missing)} run(s): it decides nothing yet "
+                                 f"(its interval said {current.verdict_label})")
+        current.verdict, current.candidate = stats.INCONCLUSIVE, False
+        current.reason = f"look {k} is incomplete: {len(missing)} of its runs have no record yet"
+        state.done = True
+        return False
+    if state.scope.problem:
+        state.done = True
+    return True
+
+
+def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: SeedPlan,
+           alpha: float = stats.ALPHA) -> list[CheckResult]:
+    """Judge the checks round by round, as the sweep ran them: in round r every open check takes
+    its next look (a check with fresh judging seeds takes its first in round 1, since its seeds are
+    chosen from round 0). After each round, a check is decided when its interval supports the claim
+    or shows no effect, or contradicts it with a Holm-adjusted p < alpha over the claim's checks
+    (each p times its number of looks). A check whose look lacks runs waits (``need``)."""
+    present = {(record_cell(r), r.get("seed")) for r in records}
+    states = []
+    for spec in specs:
+        fresh, note = fresh_seeds(plan, spec.fresh_seeds) if spec.tune else (False, None)
+        planned = looks(plan, spec.kind, fresh)
+        states.append(_Replay(spec, planned, 1 if fresh else 0, fresh, scope_of(records, spec),
+                              look_alpha(alpha, len(planned)), note=note))
+    rounds = max((s.offset + len(s.looks) for s in states), default=0)
+    for r in range(rounds):
+        took = []
+        for state in states:
+            k = r - state.offset
+            if state.done or k < 0:
+                continue
+            if k >= len(state.looks):
+                state.done = True
+                continue
+            if _look(state, k, present):
+                took.append(id(state))
+        adjusted = stats.holm([s.p_family() for s in states], alpha)
+        for state, adj in zip(states, adjusted):
+            if id(state) not in took:
+                continue
+            result = state.result
+            result.p_holm = adj
+            if result.candidate and adj < alpha:
+                result.verdict, state.done = stats.NOT_SUPPORTED, True
+            elif result.candidate:  # contradicted by its interval, not after Holm: the next look may tell
+                result.verdict = stats.INCONCLUSIVE
+            elif result.verdict != stats.INCONCLUSIVE:
+                state.done = True
+            if r - state.offset >= len(state.looks) - 1:
+                state.done = True
+            state.history[-1].verdict = result.verdict
+    final = stats.holm([s.p_family() for s in states], alpha)
+    out = []
+    for state, adj in zip(states, final):
+        result = state.result
+        if result.verdict != stats.NOT_SUPPORTED:
+            result.p_holm = adj
+        if result.candidate and result.verdict == stats.INCONCLUSIVE:
+            result.candidate = False
+            result.reason += (f"; the interval excludes the claim at α={result.alpha:.3g}, but after Holm's "
+                              f"correction over {len(states)} checks p={stats.fmt(adj, 2)} ≥ {alpha:g}")
+        result.fresh, result.history, result.looks_planned, result.alpha_total = \
+            state.fresh, state.history, len(state.looks), alpha
+        if state.note:
+            result.notes.append(state.note)
+        out.append(result)
+    return out
 
 
 def _null_reason(check: CheckResult, budget: str) -> None:
@@ -164,9 +215,7 @@ def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha:
     """Judge every check of ``claim`` over ``records`` (any status) and combine the verdicts."""
     spec = parse_claim(claim)
     plan, notes = plan_of(records)
-    present = {(record_cell(r), r.get("seed")) for r in records}
-    checks = [replay_check(records, c, plan, alpha, present) for c in spec.checks]
-    _holm(checks, alpha)
+    checks = replay(records, spec.checks, plan, alpha)
     budget = budget_text(records)
     for check in checks:
         check.budget = budget

@@ -1,8 +1,5 @@
 """The ablate sweeper (``hydra/sweeper: ablate``, the default in conf/config.yaml).
 
-(No ``from __future__ import annotations`` here: Hydra loads plugin modules without registering them
-in ``sys.modules``, and dataclasses then cannot resolve string annotations.)
-
 Without a claim, or with ``seed`` swept by hand, it is Hydra's basic sweeper: the grid product of
 ``hydra.sweeper.params`` and the command line's sweep overrides (the command line wins), the same
 job order, the same job folders, ``max_batch_size`` jobs per launch. Every job is composed and
@@ -21,6 +18,8 @@ with the same ``hydra.sweep.dir``, walks the same looks and finishes them.
 """
 
 
+# No `from __future__ import annotations` here: Hydra's plugin scan executes this module without
+# registering it in sys.modules, and @dataclass then cannot resolve string annotations.
 import itertools
 import logging
 import sys
