@@ -17,6 +17,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from ablate.data.datamodule import BatchGroup
 from ablate.metrics import MemberAccuracy, MemberMean
+from ablate.optim import MemberRates
 from ablate.vectorize import Stacked
 
 SPLITS = ("train", "val", "test")
@@ -56,10 +57,13 @@ class AblationModule(L.LightningModule):
     """
 
     def __init__(self, model: nn.Module, loss: nn.Module, optimizer: Callable, scheduler: Callable | None,
-                 compile: bool | dict = False, steps_per_call: int = 1, sequence_targets: bool = False):
+                 compile: bool | dict = False, steps_per_call: int = 1, sequence_targets: bool = False,
+                 member_rates: list[float] | None = None, member_decays: list[float] | None = None):
         super().__init__()
         self.model, self.loss = model, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        # a vectorized job whose members learn at their own rates / decays (ablate.optim.MemberRates)
+        self.member_rates, self.member_decays = member_rates, member_decays
         self.compile_options = (dict(compile) if isinstance(compile, dict) else {}) if compile else None
         self.stacked = isinstance(model, Stacked)
         self.members = model.members if self.stacked else 1
@@ -292,6 +296,8 @@ class AblationModule(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.model.parameters())
+        if self.member_rates is not None:
+            MemberRates(optimizer, self.member_rates, self.member_decays)
         if self.scheduler_factory is None:
             return optimizer
         total, per_epoch = self._optimizer_steps()

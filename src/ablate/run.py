@@ -36,8 +36,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 import ablate
 from ablate.checkpointing import LocalCheckpointIO
-from ablate.members import MemberLogging, member_folders
+from ablate.members import MEMBER_KEYS, Member, MemberLogging, job_members, member_folders
 from ablate.module import AblationModule, Diverged
+from ablate.optim import ELEMENTWISE
 from ablate.probes import History, Throughput
 from ablate.results import RECORD_NAME, RunRecord, read_record, write_record
 from ablate.spawned import CarryState
@@ -152,32 +153,42 @@ def _model(cfg: DictConfig, datamodule, activation) -> torch.nn.Module:
     return model
 
 
-def build(cfg: DictConfig, seeds: Sequence[int] | None = None) -> tuple[L.LightningDataModule, AblationModule]:
+def build(cfg: DictConfig, members: Sequence[Member] | None = None) -> tuple[L.LightningDataModule, AblationModule]:
     """Instantiate the data and the module from config. The model never sees Hydra: it receives its
     input shape, class count, an activation factory and a :class:`~ablate.nn.Norm`.
 
-    With ``seeds``, K models are built, each exactly as a run with that seed builds it (seeded, then
-    initialised), and stacked into one (:class:`~ablate.vectorize.Stacked`); the DataModule then
-    serves each member the batches its own seed orders."""
+    With ``members``, K models are built, each exactly as a run with that seed builds it (seeded,
+    then initialised), and stacked into one (:class:`~ablate.vectorize.Stacked`); the DataModule then
+    serves each member the batches its own seed orders, and members with their own learning rate or
+    weight decay get them through :class:`~ablate.optim.MemberRates`."""
     k = steps_per_call(cfg)
     augment = instantiate(cfg.augment) if cfg.get("augment") else None
-    extra = {"seed": list(seeds)} if seeds else {}
+    extra = {"seed": [m.seed for m in members]} if members else {}
     datamodule = instantiate(cfg.data, batches_per_call=k, augment=augment, **extra)
     activation = instantiate(cfg.activation)
-    if seeds:
+    optimizer, rates, decays = instantiate(cfg.optimizer), None, None
+    if members:
         models = []
-        for seed in seeds:
-            L.seed_everything(seed, workers=True, verbose=False)
+        for member in members:
+            L.seed_everything(member.seed, workers=True, verbose=False)
             models.append(_model(cfg, datamodule, activation))
         model = Stacked(models)
+        if any(m.lr is not None for m in members):
+            rates = [float(m.lr) for m in members]
+            optimizer = instantiate(cfg.optimizer, lr=max(rates))
+        if any(m.weight_decay is not None for m in members):
+            decays = [float(m.weight_decay) for m in members]
+            rates = rates or [float(cfg.optimizer.lr)] * len(members)
+            optimizer = instantiate(cfg.optimizer, lr=max(rates), weight_decay=0.0)
     else:
         model = _model(cfg, datamodule, activation)
     compile_ = cfg.get("compile", False)  # true, or torch.compile options such as {mode: max-autotune}
     if OmegaConf.is_config(compile_):
         compile_ = OmegaConf.to_container(compile_, resolve=True)
-    module = AblationModule(model, loss=instantiate(cfg.loss), optimizer=instantiate(cfg.optimizer),
+    module = AblationModule(model, loss=instantiate(cfg.loss), optimizer=optimizer,
                             scheduler=instantiate(cfg.scheduler), compile=compile_, steps_per_call=k,
-                            sequence_targets=bool(datamodule.target_shape))
+                            sequence_targets=bool(datamodule.target_shape), member_rates=rates,
+                            member_decays=decays)
     return datamodule, module
 
 
@@ -198,8 +209,8 @@ def _logger(cfg: DictConfig, run_dir: Path, **extra):
     return instantiate(cfg.logger, _partial_=True)(**extra)
 
 
-def vectorize_refusal(cfg: DictConfig) -> str | None:
-    """Why ``seeds=[...]`` cannot train as one stacked model here (None when it can)."""
+def vectorize_refusal(cfg: DictConfig, members: Sequence[Member] = ()) -> str | None:
+    """Why a several-member job cannot train as one stacked model here (None when it can)."""
     if not cfg.get("vectorize", True):
         return "vectorize=false"
     family = get_class(cfg.model._target_)
@@ -215,6 +226,11 @@ def vectorize_refusal(cfg: DictConfig) -> str | None:
                 "member's own")
     if "plateau" in str(cfg.scheduler.get("_target_", "")):
         return "scheduler=plateau follows one monitored metric, and each member has its own"
+    if any(m.lr is not None or m.weight_decay is not None for m in members):
+        optimizer = get_class(cfg.optimizer._target_)
+        if not issubclass(optimizer, ELEMENTWISE):
+            return (f"optimizer={optimizer.__name__} takes no per-member learning rate (ablate.optim.MemberRates "
+                    f"needs {', '.join(c.__name__ for c in ELEMENTWISE)})")
     return None
 
 
@@ -311,10 +327,11 @@ def _summaries(callbacks: Sequence, member: int | None) -> dict[str, Any]:
     return summaries
 
 
-def make_record(cfg: DictConfig, outcome: Outcome, module: AblationModule, run_dir: Path, seed: int,
+def make_record(cfg: DictConfig, outcome: Outcome, module: AblationModule, run_dir: Path, who: Member | int,
                 member: int | None, num_classes: int, started: datetime, wall_time_s: float,
                 extra: dict | None = None) -> RunRecord:
-    """The record of one run, or of member ``member`` of a vectorized job."""
+    """The record of one run (``who`` its seed), or of member ``member`` (``who``) of a vectorized job."""
+    seed = who.seed if isinstance(who, Member) else int(who)
     status, error = outcome.status, outcome.error
     stop_epoch = None
     if member is not None and member in module.diverged and status != "failed":
@@ -334,11 +351,9 @@ def make_record(cfg: DictConfig, outcome: Outcome, module: AblationModule, run_d
     trainer = outcome.trainer
     per_rank = int(cfg.data.batch_size)
     config = OmegaConf.to_container(cfg, resolve=True)
-    config["seed"] = seed
-    config.pop("seeds", None)
     record = RunRecord(
         run_id=run_dir.name, status=status, error=error, experiment=cfg.get("experiment"), seed=int(seed),
-        overrides=_member_overrides(seed) if member is not None else job_overrides(),
+        overrides=_member_overrides(who) if isinstance(who, Member) else job_overrides(),
         choices=group_choices(), config=config,
         claim=OmegaConf.to_container(cfg.claim, resolve=True) if cfg.get("claim") else None,
         metrics=metrics, history=rows, probes=_summaries(outcome.callbacks, member),
@@ -356,10 +371,10 @@ def make_record(cfg: DictConfig, outcome: Outcome, module: AblationModule, run_d
     return record
 
 
-def _member_overrides(seed: int) -> dict[str, str]:
-    overrides = {k: v for k, v in job_overrides().items() if k not in ("seeds", "seed")}
-    overrides["seed"] = str(seed)
-    return overrides
+def _member_overrides(member: Member) -> dict[str, str]:
+    own = member.overrides()
+    overrides = {k: v for k, v in job_overrides().items() if k not in (*MEMBER_KEYS, *own)}
+    return {**overrides, **own}
 
 
 def _wandb_info(logger) -> dict | None:
@@ -395,12 +410,11 @@ def run_trial(cfg: DictConfig) -> float:
 
     A config that cannot run raises :class:`SystemExit` (2) before anything is built or written. A
     run that diverges or raises is recorded (``diverged`` / ``failed``) and, inside a sweep, the sweep
-    goes on; a single failed run re-raises so the command exits non-zero. With ``seeds=[...]`` the
-    objective is the members' best.
+    goes on; a single failed run re-raises so the command exits non-zero. With several members
+    (``seeds=[...]``, ``lrs=[...]``) the objective is the members' best.
     """
-    if cfg.get("seeds"):
-        return run_members(cfg, [int(s) for s in cfg.seeds])
-    return run_one(cfg)
+    members = job_members(cfg)
+    return run_members(cfg, members) if members else run_one(cfg)
 
 
 def run_one(cfg: DictConfig) -> float:
@@ -428,39 +442,45 @@ def run_one(cfg: DictConfig) -> float:
     return _objective(record.metrics)
 
 
-def run_members(cfg: DictConfig, seeds: list[int]) -> float:
-    """The seeds of one trial: as one vectorized fit when the family and setup allow it, else one
-    after another; either way one record per seed, in the folder a ``seed=k`` job would use."""
-    folders = dict(zip(seeds, member_folders(cfg, seeds)))
-    done = {seed: _finished(folder) for seed, folder in folders.items()}
-    todo = [seed for seed in seeds if done[seed] is None]
+def run_members(cfg: DictConfig, members: list[Member]) -> float:
+    """The members of one job (:func:`ablate.members.job_members`): as one vectorized fit when the
+    family and setup allow it, else one after another; either way one record per member, in the
+    folder the one-run job of that member would use."""
+    folders = dict(zip(members, member_folders(cfg, members)))
+    done = {m: _finished(folder) for m, folder in folders.items()}
+    todo = [m for m in members if done[m] is None]
     if not todo:
         log.info("skipping %s: every member already done", cfg.run_dir)
         return max(_objective(d["metrics"]) for d in done.values())
     _check(cfg)
-    refusal = vectorize_refusal(cfg)
+    refusal = vectorize_refusal(cfg, todo)
     if refusal is not None:
         if cfg.get("vectorize", True):
-            log.warning("%s: the %d seeds run one after another", refusal, len(todo))
-        return max(run_one(_member_config(cfg, seed, folders[seed])) for seed in todo)
+            log.warning("%s: the %d members run one after another", refusal, len(todo))
+        return max(run_one(_member_config(cfg, m, folders[m])) for m in todo)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     run_dir = Path(cfg.run_dir)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
-    datamodule, module = build(cfg, seeds=todo)
-    configs = [_member_config(cfg, seed, folders[seed]) for seed in todo]
-    loggers = [_logger(c, folders[seed], **_wandb_member(c)) for c, seed in zip(configs, todo)]
+    datamodule, module = build(cfg, members=todo)
+    configs = [_member_config(cfg, m, folders[m]) for m in todo]
+    loggers = [_logger(c, folders[m], **_wandb_member(c)) for c, m in zip(configs, todo)]
     outcome = train(cfg, datamodule, module, run_dir,
                     member_loggers=loggers if all(loggers) else None)
     wall = time.perf_counter() - t0
+    varying = {"seed": [m.seed for m in todo]}
+    for key, values in (("optimizer.lr", [m.lr for m in todo]), ("optimizer.weight_decay", [m.weight_decay for m in todo])):
+        if any(v is not None for v in values):
+            varying[key] = values
     records = []
-    for index, seed in enumerate(todo):
-        vectorized = {"members": len(todo), "index": index, "seeds": todo, "job": run_dir.name}
-        records.append(make_record(configs[index], outcome, module, folders[seed], seed, index,
+    for index, member in enumerate(todo):
+        vectorized = {"members": len(todo), "index": index, "job": run_dir.name, **{
+            "seeds" if key == "seed" else key: values for key, values in varying.items()}}
+        records.append(make_record(configs[index], outcome, module, folders[member], member, index,
                                    datamodule.num_classes, started, wall,
                                    extra={"vectorized": vectorized, "wandb": _wandb_info(loggers[index])}))
-    for seed, record in zip(todo, records):
-        _write(outcome.trainer, folders[seed], record)
+    for member, record in zip(todo, records):
+        _write(outcome.trainer, folders[member], record)
     if outcome.member_logging is not None:
         outcome.member_logging.log_test([r.metrics if r.status == "ok" else {} for r in records],
                                         outcome.trainer.global_step)
@@ -479,11 +499,16 @@ def _wandb_member(cfg: DictConfig) -> dict:
     return {}
 
 
-def _member_config(cfg: DictConfig, seed: int, folder: Path) -> DictConfig:
-    """The config a ``seed=<seed>`` run in ``folder`` would have."""
-    member = copy.deepcopy(cfg)
-    with open_dict(member):
-        member.seed = seed
-        member.seeds = None
-        member.run_dir = str(folder)
-    return member
+def _member_config(cfg: DictConfig, member: Member, folder: Path) -> DictConfig:
+    """The config the one-run job of ``member`` in ``folder`` would have."""
+    config = copy.deepcopy(cfg)
+    with open_dict(config):
+        config.seed = member.seed
+        if member.lr is not None:
+            config.optimizer.lr = member.lr
+        if member.weight_decay is not None:
+            config.optimizer.weight_decay = member.weight_decay
+        for key in MEMBER_KEYS:
+            config[key] = None
+        config.run_dir = str(folder)
+    return config

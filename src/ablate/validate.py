@@ -154,6 +154,14 @@ def config_errors(cfg: DictConfig) -> list[str]:
         if not values or not all(_is_int(s) and s >= 0 for s in values) or len(set(values)) != len(values):
             errors.append(f"seeds={seeds!r} is invalid: a list of distinct integers >= 0 (e.g. seeds=[0,1,2]), "
                           "or null for the one run of seed")
+    for path, low in (("lrs", "> 0"), ("weight_decays", ">= 0")):
+        values = _get(cfg, path)
+        if values is None:
+            continue
+        items = list(values) if OmegaConf.is_list(values) else None
+        ok = items and all(_is_number(v) and (v > 0 if low == "> 0" else v >= 0) for v in items)
+        if not ok or len(set(items)) != len(items):
+            errors.append(f"{path}={values!r} is invalid: a list of distinct numbers {low} (one member each), or null")
     for path in ("vectorize",):
         v = _get(cfg, path)
         if v is not None and not isinstance(v, bool):
