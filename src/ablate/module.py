@@ -85,6 +85,7 @@ class AblationModule(L.LightningModule):
         self.alive = torch.ones(self.members, dtype=torch.bool)
         self.diverged: dict[int, dict] = {}     # member -> {"epoch", "step", "error"}: why it stopped
         self._epoch_values: dict[str, dict[str, torch.Tensor]] = {}
+        self.last_call_losses: torch.Tensor | None = None   # the last training_step call's losses, (steps, K)
         self._epoch_steps = 0                   # optimizer steps taken in this epoch (schedules count them)
         self._plain = False                     # set when training starts: see `_plain_steps`
         self._step_schedules = False            # set when training starts: any schedule stepped per step
@@ -163,7 +164,8 @@ class AblationModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         if self.automatic_optimization:            # Lightning's loop does backward and step
             losses = self._step(batch, "train")
-            self._check_finite(losses.detach()[None])
+            self.last_call_losses = losses.detach().reshape(1, -1)
+            self._check_finite(self.last_call_losses)
             return self._objective(losses)
         trainer = self.trainer
         step_schedules, max_steps = self._step_schedules, trainer.max_steps
@@ -178,6 +180,7 @@ class AblationModule(L.LightningModule):
             if 0 <= max_steps <= trainer.global_step:
                 break
         per_step = torch.stack(steps)
+        self.last_call_losses = per_step           # (steps, K): what per-step probes (EarlySpike) read
         self._check_finite(per_step)
         return per_step.mean(dim=0).sum()          # what a callback sees as this call's loss
 

@@ -6,5 +6,9 @@ run (K seeds stacked into one model) the values of ``epoch_metrics``/``final_met
 
 from ablate.probes.gradients import GradFlow, UnitStats, UpdateRatio
 from ablate.probes.history import History, Throughput
+from ablate.probes.training import (
+    ActivationScale, BatchStatsAccuracy, Convergence, EarlySpike, EvalTrainAccuracy, ShiftedAccuracy, TimeGradient,
+)
 
-__all__ = ["GradFlow", "History", "Throughput", "UnitStats", "UpdateRatio"]
+__all__ = ["ActivationScale", "BatchStatsAccuracy", "Convergence", "EarlySpike", "EvalTrainAccuracy", "GradFlow",
+           "History", "ShiftedAccuracy", "Throughput", "TimeGradient", "UnitStats", "UpdateRatio"]

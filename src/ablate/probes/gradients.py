@@ -30,6 +30,16 @@ def member_norms(tensors: Sequence[torch.Tensor], stacked: bool) -> torch.Tensor
     return torch.stack([t.detach().float().reshape(len(t) if stacked else 1, -1).norm(dim=1) for t in tensors])
 
 
+def log_slope(norms: torch.Tensor) -> torch.Tensor:
+    """Least-squares slope of log10(norm) against layer index (input layer 0), per member, for
+    ``(layers, K)`` norms: decades per layer. Negative: the gradient shrinks towards the input
+    (vanishes with depth); positive: it grows (explodes). NaN where a norm is 0 or not finite."""
+    logs = torch.log10(norms.double())
+    index = torch.arange(len(norms), dtype=torch.float64)[:, None] - (len(norms) - 1) / 2
+    slope = (index * (logs - logs.mean(dim=0))).sum(dim=0) / (index ** 2).sum().clamp_min(1e-12)
+    return torch.where(torch.isfinite(logs).all(dim=0), slope, torch.full_like(slope, math.nan))
+
+
 def _mean(values) -> float:
     values = [v for v in values if math.isfinite(v)]
     return sum(values) / len(values) if values else math.nan
@@ -93,6 +103,9 @@ class GradFlow(L.Callback):
             ratio = torch.where(last > 0, first / last.clamp_min(1e-30), torch.full_like(first, math.nan))
             out["grad/first_layer_init"] = _per_member(first, self._stacked)
             out["grad/first_last_ratio_init"] = _per_member(ratio, self._stacked)
+            out["grad/slope_init"] = _per_member(log_slope(torch.tensor(self.init)), self._stacked)
+        if self.final:
+            out["grad/slope"] = _per_member(log_slope(torch.tensor(self.final)), self._stacked)
         return out
 
     def summary(self, member: int = 0) -> dict:
@@ -204,7 +217,10 @@ class UnitStats(L.Callback):
 class UpdateRatio(L.Callback):
     """‖Δw‖ / ‖w‖ per layer and optimizer step (healthy training sits near 1e-3), sampled every
     ``every_n_steps`` steps to keep the weight copies off most steps. ``update/ratio_mean`` is the
-    layer mean for the epoch; ``update/ratio_first`` the input layer's."""
+    layer mean for the epoch; ``update/ratio_first`` the input layer's. Sees every step of a call
+    (``steps_per_call``) through the optimizer-step hook."""
+
+    batch_groups_ok = True
 
     def __init__(self, every_n_steps: int = 5):
         self.every_n_steps = every_n_steps

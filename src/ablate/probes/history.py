@@ -56,6 +56,7 @@ class Throughput(L.Callback):
 
     def __init__(self):
         self.samples, self.seconds = 0, 0.0
+        self.epoch_seconds: list[float] = []     # training seconds so far, at each epoch's end
         self._t = None
 
     def _start(self):
@@ -78,6 +79,7 @@ class Throughput(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module):
         self._stop()
+        self.epoch_seconds.append(self.seconds)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self.samples += batch_rows(batch) * trainer.world_size
@@ -87,11 +89,12 @@ class Throughput(L.Callback):
         return self.samples / self.seconds if self.seconds > 0 else math.nan
 
     def summary(self, member: int = 0) -> dict:
-        return {"throughput": {"samples": self.samples, "seconds": self.seconds}}
+        return {"throughput": {"samples": self.samples, "seconds": self.seconds, "epoch_seconds": self.epoch_seconds}}
 
     # kept in checkpoints, so a resumed run's samples/s covers all of its training
     def state_dict(self) -> dict:
-        return {"samples": self.samples, "seconds": self.seconds}
+        return {"samples": self.samples, "seconds": self.seconds, "epoch_seconds": self.epoch_seconds}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.samples, self.seconds = state_dict["samples"], state_dict["seconds"]
+        self.epoch_seconds = list(state_dict.get("epoch_seconds", []))
