@@ -76,6 +76,27 @@ def check_forward_backward(family: str, activation: str, norm: str, **model_over
     assert body_grads and sum(body_grads) > 0
 
 
+def check_2d_on_images(family: str, norm: str) -> None:
+    """A conv family convolves images in 2-D (2-D batch norm too) and trains on them."""
+    torch.manual_seed(0)
+    model, _ = build(family, "relu", norm, input_shape=DIGITS)
+    assert any(isinstance(m, nn.Conv2d) for m in model.modules())
+    assert not any(isinstance(m, nn.Conv1d) for m in model.modules())
+    if norm == "batch":
+        assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    logits = model(torch.rand(4, *DIGITS))
+    assert logits.shape == (4, 10)
+    logits.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def check_reads(family: str, layout: str) -> None:
+    """``family`` reads ``layout`` (LAYOUTS: vector, signal, image) and returns (N, C) logits."""
+    shape = LAYOUTS[layout]
+    model, _ = build(family, input_shape=shape)
+    assert model(torch.rand(4, *shape)).shape == (4, 10)
+
+
 def fit_tiny(compose_cfg, overrides, epochs: int = 1) -> dict[str, float]:
     """Train ``overrides`` for ``epochs`` through :func:`ablate.run.build` and a real Lightning Trainer,
     then test it; returns the trainer's metrics (``train/loss``, ``val/acc``, ``test/acc``, ...).

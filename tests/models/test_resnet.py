@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from ablate.models import ResNet
-from tests.models import DIGITS, MNIST1D, build, check_forward_backward, combos, count
+from tests.models import MNIST1D, build, check_2d_on_images, check_forward_backward, check_reads, combos, count
 
 
 @pytest.mark.parametrize("activation,norm", combos(ResNet))
@@ -41,19 +40,9 @@ def test_default_parameter_count():
 
 @pytest.mark.parametrize("norm", ["none", "batch", "layer", "group"])
 def test_2d_on_images(norm):
-    torch.manual_seed(0)
-    model, _ = build("resnet", "relu", norm, input_shape=DIGITS)
-    assert any(isinstance(m, nn.Conv2d) for m in model.modules())
-    assert not any(isinstance(m, nn.Conv1d) for m in model.modules())
-    if norm == "batch":
-        assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-    x = torch.rand(4, *DIGITS)
-    logits = model(x)
-    assert logits.shape == (4, 10)
-    logits.sum().backward()
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    check_2d_on_images("resnet", norm)
 
 
 def test_vector_inputs():
-    model, _ = build("resnet", input_shape=(20,))
-    assert model(torch.randn(4, 20)).shape == (4, 10)
+    """(F,) feature vectors (data=synthetic) are read as 1-channel signals."""
+    check_reads("resnet", "vector")

@@ -11,7 +11,7 @@ from torch import nn
 
 from ablate.models import RNN
 from ablate.nn import Norm
-from tests.models import (COPY, LAYOUTS, MNIST1D, build, check_decoding, check_forward_backward, combos,
+from tests.models import (COPY, LAYOUTS, MNIST1D, build, check_decoding, check_forward_backward, check_reads, combos,
                           fit_tiny)
 
 
@@ -33,9 +33,7 @@ def test_cells(cell):
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_reads_every_layout(layout):
-    shape = LAYOUTS[layout]
-    model, _ = build("rnn", input_shape=shape)
-    assert model(torch.rand(4, *shape)).shape == (4, 10)
+    check_reads("rnn", layout)
 
 
 def test_bidirectional_last_reads_each_direction_where_it_ends():

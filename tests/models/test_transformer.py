@@ -11,8 +11,8 @@ from torch import nn
 
 from ablate.models import Transformer
 from ablate.nn import Norm
-from tests.models import (COPY, LAYOUTS, MNIST1D, build, check_decoding, check_forward_backward, combos, fit_tiny,
-                          seq_batch)
+from tests.models import (COPY, LAYOUTS, MNIST1D, build, check_decoding, check_forward_backward, check_reads,
+                          combos, fit_tiny, seq_batch)
 
 
 @pytest.mark.parametrize("activation,norm", combos(Transformer))
@@ -32,9 +32,7 @@ def test_variants():
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_reads_every_layout(layout):
-    shape = LAYOUTS[layout]
-    model, _ = build("transformer", input_shape=shape)
-    assert model(torch.rand(4, *shape)).shape == (4, 10)
+    check_reads("transformer", layout)
 
 
 def test_encoder_parameter_names_are_unchanged():
@@ -75,15 +73,26 @@ def _block_states(model, x, targets):
     return seen["h"]
 
 
-def test_decoder_mask_hides_the_future():
-    """Changing input step 5 leaves positions 0-4 as they were and changes positions 5 on."""
+def _on_copy(kind: str):
+    """A model of ``kind`` for data=copy in training mode, a batch, and the batch with another symbol
+    at the given step."""
     torch.manual_seed(0)
-    model, _ = build("transformer", "gelu", "layer", input_shape=COPY, num_classes=8, kind="decoder")
+    model, _ = build("transformer", "gelu", "layer", input_shape=COPY, num_classes=8, kind=kind)
     model.train()
     x, y = seq_batch()
-    later = x.clone()
-    later[:, :, 5] = later[:, :, 5].roll(1, dims=1)               # another symbol at step 5
-    before, after = _block_states(model, x, y), _block_states(model, later, y)
+
+    def changed_at(step: int) -> torch.Tensor:
+        other = x.clone()
+        other[:, :, step] = other[:, :, step].roll(1, dims=1)
+        return other
+
+    return model, x, y, changed_at
+
+
+def test_decoder_mask_hides_the_future():
+    """Changing input step 5 leaves positions 0-4 as they were and changes positions 5 on."""
+    model, x, y, changed_at = _on_copy("decoder")
+    before, after = _block_states(model, x, y), _block_states(model, changed_at(5), y)
     assert before.shape == (6, 16, 64)                               # 8 input steps, then 8 output steps
     assert torch.equal(before[:, :5], after[:, :5])
     assert not torch.allclose(before[:, 5:], after[:, 5:])
@@ -106,13 +115,8 @@ def test_decoder_reads_the_last_position_for_classes():
 
 def test_encoder_decoder_encoder_is_bidirectional():
     """The encoder side sees every input step: changing the last one changes the first output."""
-    torch.manual_seed(0)
-    model, _ = build("transformer", "gelu", "layer", input_shape=COPY, num_classes=8, kind="encoder_decoder")
-    model.train()
-    x, y = seq_batch()
-    later = x.clone()
-    later[:, :, -1] = later[:, :, -1].roll(1, dims=1)
-    assert not torch.allclose(model(x, targets=y)[:, :, 0], model(later, targets=y)[:, :, 0])
+    model, x, y, changed_at = _on_copy("encoder_decoder")
+    assert not torch.allclose(model(x, targets=y)[:, :, 0], model(changed_at(7), targets=y)[:, :, 0])
     names = {n.split(".")[0] for n, _ in model.named_parameters()}
     assert names == {"embed", "blocks", "tokens", "ln_enc", "dec_blocks", "ln_f", "head"}
     assert all(hasattr(block, "cross_attn") and block.causal for block in model.dec_blocks)

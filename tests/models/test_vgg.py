@@ -5,12 +5,11 @@ trains through ablate.run.build and a real Trainer."""
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
 from ablate.models import VGG
 from ablate.nn import Norm
-from tests.models import DIGITS, build, check_forward_backward, combos, count, fit_tiny
+from tests.models import DIGITS, build, check_2d_on_images, check_forward_backward, check_reads, combos, count, fit_tiny
 
 
 @pytest.mark.parametrize("activation,norm", combos(VGG))
@@ -53,21 +52,12 @@ def test_pools_only_while_the_map_is_wide_enough():
 
 @pytest.mark.parametrize("norm", ["none", "batch", "layer", "group"])
 def test_2d_on_images(norm):
-    torch.manual_seed(0)
-    model, _ = build("vgg", "relu", norm, input_shape=DIGITS)
-    assert any(isinstance(m, nn.Conv2d) for m in model.modules())
-    assert not any(isinstance(m, nn.Conv1d) for m in model.modules())
-    if norm == "batch":
-        assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-    logits = model(torch.rand(4, *DIGITS))
-    assert logits.shape == (4, 10)
-    logits.sum().backward()
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    check_2d_on_images("vgg", norm)
 
 
 def test_vector_inputs():
-    model, _ = build("vgg", input_shape=(20,))
-    assert model(torch.randn(4, 20)).shape == (4, 10)
+    """(F,) feature vectors (data=synthetic) are read as 1-channel signals."""
+    check_reads("vgg", "vector")
 
 
 @pytest.mark.parametrize("data", ["mnist1d", "digits"])
