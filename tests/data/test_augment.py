@@ -120,3 +120,7 @@ def test_configs_build_the_transforms(name, cls):
 def test_none_config_builds_nothing():
     node = compose(["+augment=none"]).augment
     assert not node and "_target_" not in node                     # an empty node: no transform
+
+
+def test_each_transform_states_its_sample_layout():
+    assert (Shift.sample_dims, Noise.sample_dims, Crop.sample_dims, Flip.sample_dims) == (2, None, 3, 3)

@@ -6,6 +6,11 @@ signals or ``(B, C, H, W)`` images, or ``(K, B, ...)`` for K stacked models - an
 per sample over all the leading dims, from ``generator`` alone: the same generator state gives the
 same batch. Draws are made on the generator's device and moved to the batch's; pass a generator on
 the batch's device to keep them there. ``augment=none`` builds no transform at all.
+
+A batch's shape does not say where its samples begin (``(K, B, C, L)`` stacked signals look like
+``(B, C, H, W)`` images), so each transform states the sample layout it takes: ``sample_dims`` (2 for
+``(C, L)`` signals, 3 for ``(C, H, W)`` images, None for any); whoever applies it checks that against
+the data's ``input_shape`` once, before training.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class Shift:
     """Translate each signal ``(..., C, L)`` in time by a uniform whole number of steps in
     ``[-max_shift, max_shift]``, zero-filled (the same shift for all its channels)."""
 
+    sample_dims = 2
+
     def __init__(self, max_shift: int = 4):
         if int(max_shift) != max_shift or max_shift < 0:
             raise ValueError(f"augment.max_shift={max_shift!r}; it must be an integer >= 0")
@@ -57,6 +64,8 @@ class Shift:
 
 class Noise:
     """Add independent Gaussian noise of standard deviation ``std`` to every value."""
+
+    sample_dims = None
 
     def __init__(self, std: float = 0.1):
         if not std >= 0:
@@ -76,6 +85,8 @@ class Crop:
     every side, cut an H×W window at a uniform offset; i.e. a zero-filled translation by up to
     ``padding`` pixels along each axis."""
 
+    sample_dims = 3
+
     def __init__(self, padding: int = 2):
         if int(padding) != padding or padding < 0:
             raise ValueError(f"augment.padding={padding!r}; it must be an integer >= 0")
@@ -93,6 +104,8 @@ class Crop:
 
 class Flip:
     """Mirror each image ``(..., C, H, W)`` left to right with probability ``p``."""
+
+    sample_dims = 3
 
     def __init__(self, p: float = 0.5):
         if not 0 <= p <= 1:
