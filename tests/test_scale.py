@@ -144,10 +144,12 @@ def test_carry_state_restores_what_a_spawned_rank_zero_wrote(tmp_path):
     history, throughput, carry = History(), Throughput(), CarryState(tmp_path)
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                         enable_checkpointing=False, callbacks=[history, throughput, carry])
-    worker = copy.deepcopy(trainer.callbacks)
-    worker[-1].home = os.getpid() + 1                 # as if pickled into another process
-    worker[0].rows, worker[1].samples = [{"epoch": 0, "train/loss": 1.5}], 128
-    carry._dump(SimpleNamespace(callbacks=worker, is_global_zero=True))   # in the "worker"
+    worker = copy.deepcopy(trainer.callbacks)        # what a spawned worker has: a pickled copy
+    of = {type(c): c for c in worker}
+    of[CarryState].home = os.getpid() + 1             # as if built in another process
+    of[History].rows, of[Throughput].samples = [{"epoch": 0, "train/loss": 1.5}], 128
+    of[CarryState]._dump(SimpleNamespace(callbacks=worker, is_global_zero=True))   # in the "worker"
+    assert carry.path.exists()
     assert not history.rows
     carry._dump(SimpleNamespace(callbacks=trainer.callbacks, is_global_zero=True))  # home: writes nothing
     assert carry.restore(trainer) is True
