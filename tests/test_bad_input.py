@@ -111,6 +111,10 @@ CASES = [
          ("norm=batch is not supported by model=rnn", "valid norms for it: none, layer"), slow=True),
     Case("rnn-group-norm", ("norm=group", "model=rnn"),
          ("norm=group is not supported by model=rnn", "valid norms for it: none, layer"), slow=True),
+    Case("augment-layout", ("augment=crop", "budget=smoke"),
+         ("augment=crop takes (C, H, W) images", "data=mnist1d gives (C, L) signals"), slow=True),
+    Case("copy-needs-a-decoder", ("data=copy",), ("data=copy has one target per position", "model.kind=encoder_decoder"),
+         slow=True),
     # --- the outside world: data on disk, a W&B key ------------------------------------------------
     Case("mnist-missing", ("data=mnist", "data.source.root={empty}"),
          ("data.source.root=", "does not hold MNIST", "Expected layout", MNIST_LAYOUT, "never downloads")),

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
@@ -405,6 +406,20 @@ def _check(cfg: DictConfig) -> None:
         raise SystemExit(2) from None
 
 
+def _built(cfg: DictConfig, members: Sequence[Member] | None = None):
+    """:func:`build`, where a part that refuses its arguments (a family or a transform raising
+    ValueError: a norm it cannot take, an augment for another data layout) stops the command with
+    its message, before anything trains or is written."""
+    try:
+        return build(cfg, members)
+    except (ValueError, InstantiationException) as e:
+        cause = e if isinstance(e, ValueError) else e.__cause__
+        if not isinstance(cause, ValueError):
+            raise
+        print(f"ablate: invalid config: {cause}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def run_trial(cfg: DictConfig) -> float:
     """Run the trial described by ``cfg`` and write its record(s); return the objective.
 
@@ -429,7 +444,7 @@ def run_one(cfg: DictConfig) -> float:
         torch.set_num_threads(int(cfg.threads))
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, module = build(cfg)
+    datamodule, module = _built(cfg)
     logger = _logger(cfg, run_dir)
     outcome = train(cfg, datamodule, module, run_dir, logger=logger)
     record = make_record(cfg, outcome, module, run_dir, int(cfg.seed), None, datamodule.num_classes, started,
@@ -462,7 +477,7 @@ def run_members(cfg: DictConfig, members: list[Member]) -> float:
         torch.set_num_threads(int(cfg.threads))
     run_dir = Path(cfg.run_dir)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
-    datamodule, module = build(cfg, members=todo)
+    datamodule, module = _built(cfg, members=todo)
     configs = [_member_config(cfg, m, folders[m]) for m in todo]
     loggers = [_logger(c, folders[m], **_wandb_member(c)) for c, m in zip(configs, todo)]
     outcome = train(cfg, datamodule, module, run_dir,

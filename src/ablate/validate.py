@@ -13,7 +13,7 @@ from typing import Any
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.families import SUPPORTED_NORMS, builtin_family
+from ablate.families import KINDS, READOUTS, builtin_family, supported_norms
 
 PRECISIONS = ("64", "64-true", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed", "bf16-true")
 CELLS = ("rnn", "lstm", "gru")
@@ -66,8 +66,8 @@ def config_errors(cfg: DictConfig) -> list[str]:
         if v is not None and str(v) not in valid:
             errors.append(f"{path}={v!r} is invalid; valid values: {', '.join(valid)}")
 
-    for path in ("model.residual", "model.pre_ln", "trainer.deterministic", "trainer.benchmark", "checkpoint",
-                 "report"):
+    for path in ("model.residual", "model.pre_ln", "model.bidirectional", "trainer.deterministic",
+                 "trainer.benchmark", "checkpoint", "report"):
         v = _get(cfg, path)
         if v is not None and not isinstance(v, bool):
             errors.append(f"{path}={v!r} is invalid; valid values: true, false")
@@ -77,8 +77,9 @@ def config_errors(cfg: DictConfig) -> list[str]:
         errors.append(f"trainer.devices={devices!r} is invalid: an integer >= 1, -1 (all), 'auto', or a list of ids")
 
     # model
-    for key in ("depth", "width", "heads", "kernel_size", "mlp_ratio", "stem_stride"):
+    for key in ("depth", "width", "heads", "kernel_size", "mlp_ratio", "stem_stride", "hidden"):
         positive_int(f"model.{key}")
+    one_of("model.readout", READOUTS)
     in_range("model.dropout", 0.0, 1.0)
     one_of("model.cell", CELLS)
     one_of("model.pool", POOLS)
@@ -87,11 +88,31 @@ def config_errors(cfg: DictConfig) -> list[str]:
     if _is_int(width) and _is_int(heads) and heads >= 1 and width % heads:
         errors.append(f"model.width={width} must be divisible by model.heads={heads} "
                       f"(e.g. model.heads={max(h for h in range(1, heads + 1) if width % h == 0)})")
-    target, norm = _get(cfg, "model._target_"), _get(cfg, "norm.name")
+    target, norm, kind = _get(cfg, "model._target_"), _get(cfg, "norm.name"), _get(cfg, "model.kind") or "encoder"
+    family_name = builtin_family(target) if target else None
+    if family_name:
+        kinds = KINDS.get(family_name, ("encoder",))
+        if str(kind) not in kinds:
+            errors.append(f"model.kind={kind!r} is invalid for model={family_name.lower()}; valid values: {', '.join(kinds)}")
+        elif kind == "encoder_decoder" and (_get(cfg, "model.readout") or "last") != "last":
+            errors.append(f"model.readout={_get(cfg, 'model.readout')!r} is invalid with model.kind=encoder_decoder: "
+                          "the decoder reads the encoder's final state; valid values: last")
+    if _get(cfg, "data.source._target_") == "ablate.data.sources.seq2seq":
+        one_of("data.source.task", ("copy", "reverse", "sort"))
+        symbols = _get(cfg, "data.source.num_symbols")
+        if symbols is not None and (not _is_int(symbols) or symbols < 2):
+            errors.append(f"data.source.num_symbols={symbols!r} is invalid: it must be an integer >= 2")
+        if family_name and kind not in ("decoder", "encoder_decoder"):
+            valid = [k for k in KINDS.get(family_name, ()) if k != "encoder"]
+            errors.append(f"data={_get(cfg, 'data.source.task') or 'seq2seq'} has one target per position: it needs a "
+                          f"decoding model; model={family_name.lower()}"
+                          + (f" model.kind={kind}" if _get(cfg, "model.kind") is not None else "") + " is a classifier"
+                          + (f"; valid values for model.kind: {', '.join(valid)}" if valid
+                             else "; use model=transformer or model=rnn with model.kind=encoder_decoder"))
     if target and norm:
-        name, supported = builtin_family(target), None
+        name, supported = family_name, None
         if name:                          # a built-in family: no need to import it (and torch)
-            supported = SUPPORTED_NORMS[name]
+            supported = supported_norms(name, str(kind))
         else:
             try:
                 family = get_class(target)
@@ -103,6 +124,15 @@ def config_errors(cfg: DictConfig) -> list[str]:
             errors.append(f"norm={norm} is not supported by model={name.lower()}; "
                           f"valid norms for it: {', '.join(supported)}")
     positive_int("norm.groups")
+    for key in ("max_shift", "padding"):
+        v = _get(cfg, f"augment.{key}")
+        if v is not None and (not _is_int(v) or v < 0):
+            errors.append(f"augment.{key}={v!r} is invalid: it must be an integer >= 0")
+    v = _get(cfg, "augment.std")
+    if v is not None and (not _is_number(v) or v < 0):
+        errors.append(f"augment.std={v!r} is invalid: it must be a number >= 0")
+    in_range("augment.p", 0.0, 1.0, high_open=False)
+    errors.extend(_augment_layout_errors(cfg))
 
     # optimizer and schedule
     positive_number("optimizer.lr")
@@ -214,3 +244,23 @@ def validate(cfg: DictConfig) -> DictConfig:
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
     return cfg
+
+
+def _augment_layout_errors(cfg: DictConfig) -> list[str]:
+    """An augment transform made for another sample layout than the data's (crop on signals)."""
+    target, source = _get(cfg, "augment._target_"), _get(cfg, "data.source._target_")
+    if not target or not isinstance(source, str) or not source.startswith("ablate.data.sources."):
+        return []
+    from ablate.data.sources import SAMPLE_DIMS     # imports Lightning: only when an augment is set
+
+    try:
+        dims = getattr(get_class(target), "sample_dims", None)
+    except Exception:                    # an unimportable target is reported where it is built
+        return []
+    have = SAMPLE_DIMS.get(source.rsplit(".", 1)[-1])
+    if dims is None or have is None or dims == have:
+        return []
+    layouts = {1: "feature vectors", 2: "(C, L) signals", 3: "(C, H, W) images"}
+    name = str(target).rsplit(".", 1)[-1].lower()
+    data = _get(cfg, "data.source.task") or _get(cfg, "data.source.name") or source.rsplit(".", 1)[-1]
+    return [f"augment={name} takes {layouts[dims]}; data={data} gives {layouts[have]}"]

@@ -114,13 +114,49 @@ def test_bad_settings_are_rejected():
 
 @pytest.mark.parametrize("name,cls", [("shift", Shift), ("noise", Noise), ("crop", Crop), ("flip", Flip)])
 def test_configs_build_the_transforms(name, cls):
-    assert isinstance(instantiate(compose([f"+augment={name}"]).augment), cls)
+    assert isinstance(instantiate(compose([f"augment={name}"]).augment), cls)
 
 
 def test_none_config_builds_nothing():
-    node = compose(["+augment=none"]).augment
+    node = compose(["augment=none"]).augment
     assert not node and "_target_" not in node                     # an empty node: no transform
 
 
 def test_each_transform_states_its_sample_layout():
     assert (Shift.sample_dims, Noise.sample_dims, Crop.sample_dims, Flip.sample_dims) == (2, None, 3, 3)
+
+
+# --- wired into the DataModule ------------------------------------------------------------------
+
+
+def _datamodule(seed, augment):
+    from ablate.data.datamodule import DataModule
+    from ablate.data.sources import mnist1d
+
+    return DataModule(mnist1d(num_samples=400), batch_size=32, seed=seed, augment=augment)
+
+
+def _first(loader):
+    batch = next(iter(loader))
+    return batch[0] if isinstance(batch, (tuple, list)) else batch[0]
+
+
+def test_the_datamodule_augments_training_batches_only_and_reproducibly():
+    plain, shifted = _datamodule(0, None), _datamodule(0, Shift(4))
+    x_plain, x_shift = _first(plain.train_dataloader()), _first(shifted.train_dataloader())
+    assert x_plain.shape == x_shift.shape and not torch.equal(x_plain, x_shift)
+    assert torch.equal(x_shift, _first(_datamodule(0, Shift(4)).train_dataloader()))     # same seed, same draws
+    for split in ("val_dataloader", "test_dataloader"):
+        assert torch.equal(_first(getattr(plain, split)()), _first(getattr(shifted, split)()))
+
+
+def test_each_member_of_a_vectorized_job_is_augmented_as_its_own_run():
+    (x, _), *_ = iter(_datamodule([3, 5], Noise(0.3)).train_dataloader())
+    assert x.shape[0] == 2
+    for k, seed in enumerate([3, 5]):
+        assert torch.equal(x[k], _first(_datamodule(seed, Noise(0.3)).train_dataloader()))
+
+
+def test_a_transform_for_another_layout_is_refused_naming_both():
+    with pytest.raises(ValueError, match=r"augment=crop takes \(C, H, W\) images; data=mnist1d gives"):
+        _datamodule(0, Crop(2))

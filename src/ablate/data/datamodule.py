@@ -93,14 +93,19 @@ class IndexLoader:
         epoch = self.epoch_fn()
         members = self.seeds is not None and self.shuffle
         order = torch.stack([self._order(s, epoch) for s in self.seeds]) if members else self._order(self.seed, epoch)
-        generator = None
+        # each run (each member) draws its augmentations from its own generator, so that member k of a
+        # vectorized job sees the batches the one run of its seed would
+        generators = []
         if self.augment is not None:
-            generator = torch.Generator(device=self.x.device).manual_seed(self.seed * 100_003 + epoch)
+            generators = [torch.Generator(device=self.x.device).manual_seed(s * 100_003 + epoch)
+                          for s in (self.seeds if members else [self.seed])]
         for i in range(self.num_batches()):
             idx = order[..., i * self.batch_size : (i + 1) * self.batch_size]
             x, y = self.x[idx], self.y[idx]
-            if generator is not None:
-                x = self.augment(x, generator)
+            if generators and members:
+                x = torch.stack([self.augment(x[k], g) for k, g in enumerate(generators)])
+            elif generators:
+                x = self.augment(x, generators[0])
             yield MemberBatch((x, y)) if members else (x, y)
 
 
@@ -121,6 +126,11 @@ class DataModule(L.LightningDataModule):
         self.source, self.batch_size, self.eval_batch_size = source, batch_size, eval_batch_size
         self.seed, self.on_device = seed, on_device
         self.batches_per_call, self.augment = max(1, int(batches_per_call)), augment
+        dims = getattr(augment, "sample_dims", None)
+        if dims is not None and dims != len(source.input_shape):
+            layouts = {2: "(C, L) signals", 3: "(C, H, W) images"}
+            raise ValueError(f"augment={type(augment).__name__.lower()} takes {layouts.get(dims, f'{dims}-d samples')}; "
+                             f"data={source.name} gives {source.input_shape} samples")
         n = len(source.y)
         n_val, n_test = round(n * val_fraction), round(n * test_fraction)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))

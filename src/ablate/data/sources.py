@@ -185,6 +185,10 @@ def seq2seq(task: str = "copy", length: int = 8, num_symbols: int = 8, num_sampl
     return _dataset(onehot.transpose(0, 2, 1), targets, num_symbols, f"{task}{length}")
 
 
+# how many dims one sample of each source has: 1 (features), 2 ((C, L) signals and sequences) or
+# 3 ((C, H, W) images); read by the config check before anything is built (tested against the sources)
+SAMPLE_DIMS = {"synthetic": 1, "digits": 3, "mnist1d": 2, "recall": 2, "adding": 2, "seq2seq": 2, "vision": 3}
+
 VISION = {  # name: (torchvision class, a file it needs under root, how the folder must look, classes)
     "mnist": ("MNIST", "MNIST/raw/train-images-idx3-ubyte",
               "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", 10),

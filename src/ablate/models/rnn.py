@@ -34,6 +34,8 @@ class RNN(nn.Module):
     """
 
     supported_norms = SUPPORTED_NORMS["RNN"]
+    vectorizable = False
+    not_vectorizable_because = "torch.func.vmap has no batching rule for the fused nn.RNN/LSTM/GRU kernels"
     takes_targets = False          # True for kind=encoder_decoder (set per model)
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,

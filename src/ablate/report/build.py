@@ -299,7 +299,7 @@ def _clauses(claim: ClaimResult) -> list:
 def _scope(claim: ClaimResult) -> list:
     items: list = [[f"{key}: ", Plain(text)] for key, text in claim.scope.items()]
     if claim.budget:
-        items.append(["budget: ", Plain(claim.budget)])
+        items.append([Plain(claim.budget)])
     plan = claim.plan.describe()
     m = len(claim.checks)
     items.append([f"seeds: {plan}; α = {claim.alpha:g} per check, split over its looks ({SEQUENTIAL_METHOD}); "
