@@ -39,10 +39,22 @@ def test_jobs_of_a_look_and_their_batches():
     cells = [["a=1", "b=x"], ["a=2", "b=x"]]
     jobs = look_jobs(cells, [[0, 1], [2]])
     assert jobs == [["a=1", "b=x", "seed=0"], ["a=1", "b=x", "seed=1"], ["a=2", "b=x", "seed=2"]]
+    assert look_jobs(cells, [[0, 1], [2]], ["seeds", "seeds"]) == [["a=1", "b=x", "seeds=[0,1]"],
+                                                                   ["a=2", "b=x", "seed=2"]]
     assert batches(jobs, None) == [jobs] and batches(jobs, 2) == [jobs[:2], jobs[2:]] and batches([], 3) == []
     assert job_dict(["+experiment=x", "~model.dropout", "seed=3"]) == {"experiment": "x", "model.dropout": None,
                                                                        "seed": "3"}
     assert seed_swept([["seed=0", "a=1"]]) and not seed_swept([["a=1"]])
+
+
+def test_cells_that_differ_only_in_the_learning_rate_share_a_job_when_their_seeds_agree():
+    cells = [["opt=adam", "optimizer.lr=0.001"], ["opt=adam", "optimizer.lr=0.01"], ["opt=sgd", "optimizer.lr=0.1"],
+             ["opt=adam", "optimizer.lr=0.1"], ["opt=rnn", "optimizer.lr=0.1"]]
+    jobs = look_jobs(cells, [[0, 1], [0, 1], [0, 1], [3], [0, 1]], ["lrs", "lrs", "lrs", "lrs", None])
+    assert jobs == [["opt=adam", "lrs=[0.001,0.01]", "seeds=[0,1]"],
+                    ["opt=sgd", "optimizer.lr=0.1", "seeds=[0,1]"],
+                    ["opt=adam", "optimizer.lr=0.1", "seed=3"],          # other seeds: a job of its own
+                    ["opt=rnn", "optimizer.lr=0.1", "seed=0"], ["opt=rnn", "optimizer.lr=0.1", "seed=1"]]
 
 
 def _sweep(tmp_path: Path, *args: str, name: str = "sweep") -> tuple[subprocess.CompletedProcess, Path]:
@@ -54,6 +66,11 @@ def _sweep(tmp_path: Path, *args: str, name: str = "sweep") -> tuple[subprocess.
 
 def _launched(proc: subprocess.CompletedProcess) -> list[str]:
     return [line.split(" : ", 1)[1].strip() for line in (proc.stdout + proc.stderr).splitlines() if "\t#" in line]
+
+
+def _runs(jobs: list[str]) -> int:
+    """How many runs the launched jobs make (a ``seeds=[a,b]`` job makes one per seed)."""
+    return sum(job.split("seeds=[", 1)[1].split("]", 1)[0].count(",") + 1 if "seeds=[" in job else 1 for job in jobs)
 
 
 @pytest.mark.slow
@@ -95,11 +112,11 @@ claim:
 """
 
 
-def _tiny(tmp_path: Path) -> list[str]:
-    conf = tmp_path / "conf" / "experiment"
+def _tiny(tmp_path: Path, folder: str = "conf", text: str = TINY) -> list[str]:
+    conf = tmp_path / folder / "experiment"
     conf.mkdir(parents=True)
-    (conf / "tiny.yaml").write_text(TINY)
-    return [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "+experiment=tiny"]
+    (conf / "tiny.yaml").write_text(text)
+    return [f"hydra.searchpath=[file://{tmp_path / folder}]", "+experiment=tiny"]
 
 
 def _records(sweep: Path) -> dict[tuple, dict]:
@@ -122,6 +139,20 @@ def test_only_the_cells_of_the_undecided_check_get_more_seeds(tmp_path):
     text = (sweep / "report.md").read_text()
     assert "decided at look 1" in text and "undecided after 2 of 2 planned look(s)" in text
     assert "2 seeds per cell, up to 3 in looks 2 → 3" in text
+    launched = _launched(proc)      # an MLP vectorizes: the first look is one job per cell
+    assert sum("seeds=[0,1]" in job for job in launched) == 4 and _runs(launched) == 10, launched
+
+    # seed by seed (the same command line, vectorize=false in the experiment), the runs land in the
+    # same folders, with the same verdicts
+    seed_by_seed = TINY.replace("experiment: tiny\n", "experiment: tiny\nvectorize: false\n")
+    plain, plain_sweep = _sweep(tmp_path, *_tiny(tmp_path, "plain-conf", seed_by_seed), name="plain")
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    assert not any("seeds=" in job for job in _launched(plain))
+    folders = lambda root: sorted(p.parent.name for p in root.rglob("record.json"))   # noqa: E731
+    assert folders(sweep) == folders(plain_sweep)
+    verdicts = lambda root: [line for line in (root / "report.md").read_text().splitlines()   # noqa: E731
+                             if line.startswith("**")]
+    assert verdicts(sweep) == verdicts(plain_sweep)
 
 
 @pytest.mark.slow
@@ -150,5 +181,5 @@ def test_a_killed_sequential_sweep_finishes_the_same_looks_without_redoing_a_run
     for key, record in before.items():  # nothing that had finished ran again
         assert after[key]["started_at"] == record["started_at"] and after[key]["finished_at"] == record["finished_at"]
     launched = _launched(again)
-    assert len(launched) == 14 - len(before), launched
-    assert not any("seed=0" in job or "seed=1" in job for job in launched)
+    assert _runs(launched) == 14 - len(before), launched
+    assert not any("seed=0" in job or "seed=1" in job or "seeds=[0" in job for job in launched)

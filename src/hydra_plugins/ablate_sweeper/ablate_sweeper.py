@@ -13,6 +13,13 @@ With a claim (``+experiment=...``) and ``seed`` not swept, it adds the seeds its
   that a still-undecided check reads (a tune check: its chosen cells, with fresh seeds), until
   every check is decided or ``budget.max_seeds`` is reached.
 
+Where the family allows it (:func:`ablate.run.vectorize_refusal`), a look's seeds of one cell are
+one job (``<cell> seeds=[0,1,2]``: the seeds trained as one vectorized model), and the cells that
+differ only in ``optimizer.lr`` are one job too (``lrs=[...]``, for an optimizer that takes a rate
+per member); each member still writes its record in the folder its own ``<cell> seed=k`` job
+would have, so the report, resume and ``runs.csv`` see no difference. ``vectorize=false`` gives
+one job per seed.
+
 A job whose record says ``ok`` is never launched again, so a killed sequential sweep, relaunched
 with the same ``hydra.sweep.dir``, walks the same looks and finishes them.
 """
@@ -94,13 +101,49 @@ def seed_swept(grid: Sequence[Sequence[str]]) -> bool:
     return any(key in job_dict(job) for job in grid[:1] for key in ("seed", "seeds"))
 
 
-def look_jobs(cells: Sequence[Sequence[str]], seeds: Sequence[Sequence[int]]) -> list[list[str]]:
-    """The jobs of a look: each cell (its overrides) with each of its seeds, as ``seed=k`` jobs.
+SEEDS, LRS = "seeds", "lrs"   # how a cell's runs may be packed into one job (see look_jobs)
+LR_KEY = "optimizer.lr"
 
-    The one place that turns cells and seeds into jobs: a job running several seeds at once
-    (``seeds=[0,1,2]``) would be made here.
+
+def _seeds(seeds: Sequence[int]) -> str:
+    return f"seed={seeds[0]}" if len(seeds) == 1 else f"seeds=[{','.join(str(s) for s in seeds)}]"
+
+
+def look_jobs(cells: Sequence[Sequence[str]], seeds: Sequence[Sequence[int]],
+              packing: Sequence[str | None] | None = None) -> list[list[str]]:
+    """The jobs of a look: each cell (its overrides) with its seeds. The one place that turns cells
+    and seeds into jobs.
+
+    ``packing[i]`` says how cell ``i`` may be packed: None, one ``seed=k`` job per seed; ``seeds``,
+    one job ``seeds=[...]`` for all its seeds; ``lrs``, also one job for the cells that differ only
+    in ``optimizer.lr`` and have the same seeds (``lrs=[...] seeds=[...]``).
     """
-    return [[*cell, f"seed={seed}"] for cell, cell_seeds in zip(cells, seeds) for seed in cell_seeds]
+    packing = list(packing) if packing is not None else [None] * len(cells)
+    entries: list = []                                        # a job, or the key of an lr group
+    groups: "OrderedDict[tuple, list[str]]" = OrderedDict()   # (cell without its lr, seeds) -> lr texts
+    for cell, cell_seeds, mode in zip(cells, seeds, packing):
+        cell_seeds = tuple(cell_seeds)
+        lr = job_dict(cell).get(LR_KEY)
+        if not cell_seeds:
+            continue
+        if mode == LRS and lr is not None:
+            key = (tuple(o for o in cell if o.partition("=")[0].lstrip("+") != LR_KEY), cell_seeds)
+            if key not in groups:
+                groups[key] = []
+                entries.append(key)
+            groups[key].append(lr)
+        elif mode in (SEEDS, LRS):
+            entries.append([*cell, _seeds(cell_seeds)])
+        else:
+            entries.extend([*cell, f"seed={seed}"] for seed in cell_seeds)
+
+    def job(entry) -> list[str]:
+        if isinstance(entry, list):
+            return entry
+        (rest, group_seeds), lrs = entry, groups[entry]
+        return [*rest, f"{LR_KEY}={lrs[0]}" if len(lrs) == 1 else f"lrs=[{','.join(lrs)}]", _seeds(group_seeds)]
+
+    return [job(e) for e in entries]
 
 
 def batches(jobs: Sequence[Sequence[str]], size: int | None) -> list[list[list[str]]]:
@@ -194,53 +237,71 @@ class AblateSweeper(Sweeper):
 
     # -- sequential seeds ------------------------------------------------------------------------
 
+    def packing(self, cell: Sequence[str]) -> Optional[str]:
+        """How the runs of ``cell`` may share a job (see :func:`look_jobs`): ``lrs`` when its seeds and
+        its learning rate can be members of one vectorized job, ``seeds`` when only its seeds can,
+        None when the family, the trainer or ``vectorize=false`` refuse it."""
+        from ablate.members import Member
+        from ablate.run import vectorize_refusal
+
+        cfg = self.compose([*cell, "seeds=[0,1]"])
+        if vectorize_refusal(cfg, [Member(0), Member(1)]) is not None:
+            return None
+        if LR_KEY in job_dict(cell):
+            lr = float(cfg.optimizer.lr)
+            if vectorize_refusal(cfg, [Member(0, lr), Member(0, 2 * lr)]) is None:
+                return LRS
+        return SEEDS
+
     def _sequential(self, grid: list[list[str]], first: DictConfig) -> Any:
         from ablate.report.values import cell_key
 
         seeds, max_seeds = _budget_seeds(first)
-        jobs = look_jobs(grid, [range(seeds)] * len(grid))
-        self.check(jobs)
+        keys = [cell_key(job_dict(cell)) for cell in grid]
+        index = {key: i for i, key in enumerate(keys)}
+        packing = [self.packing(cell) for cell in grid]
+        wanted = [(i, seed) for i in range(len(grid)) for seed in range(seeds)]
+        self.check(self._jobs(grid, packing, wanted))
         claim = OmegaConf.to_container(first.claim, resolve=True)
         sweep_dir = self._start()
-        cells = {cell_key(job_dict(cell)): cell for cell in grid}
-        order = {key: i for i, key in enumerate(cells)}
         launched: set = set()
         look = 0
-        log.info("ablate sweeper: %d cells, seeds %d up to %s (budget.seeds, budget.max_seeds)", len(grid), seeds,
-                 max_seeds if max_seeds is not None else seeds)
+        log.info("ablate sweeper: %d cells, seeds %d up to %s (budget.seeds, budget.max_seeds); %d cell(s) vectorized",
+                 len(grid), seeds, max_seeds if max_seeds is not None else seeds, sum(m is not None for m in packing))
         for _ in range(MAX_ROUNDS):
             records = _read_records(sweep_dir)
             done = {(cell_key(r.get("overrides")), r.get("seed")) for r in records if r.get("status") == "ok"}
-            todo = [job for job in jobs if _pair(job) not in done and _pair(job) not in launched]
+            todo = [(i, seed) for i, seed in wanted if (keys[i], seed) not in done and (keys[i], seed) not in launched]
             if todo:
-                log.info("ablate sweeper: look %d: launching %d job(s)", look, len(todo))
-                launched |= {_pair(job) for job in todo}
-                self.launch(todo)
+                jobs = self._jobs(grid, packing, todo)
+                log.info("ablate sweeper: look %d: launching %d run(s) in %d job(s)", look, len(todo), len(jobs))
+                launched |= {(keys[i], seed) for i, seed in todo}
+                self.launch(jobs)
                 records = _read_records(sweep_dir)
             result = _judge(records, claim)
             if result is None:
                 break
-            wanted = sorted((pair for pair in result.needs() if pair[0] in cells and pair not in launched),
-                            key=lambda pair: (order[pair[0]], pair[1]))
-            if not wanted:
+            more = sorted((pair for pair in result.needs() if pair[0] in index and pair not in launched),
+                          key=lambda pair: (index[pair[0]], pair[1]))
+            if not more:
                 open_checks = [c.name for c in result.checks if not c.decided]
                 log.info("ablate sweeper: done after look %d; %s", look,
                          f"undecided at the cap: {'; '.join(open_checks)}" if open_checks else "every check decided")
                 break
             log.info("ablate sweeper: open checks: %s", "; ".join(c.name for c in result.open_checks))
-            by_cell: "OrderedDict[tuple, list[int]]" = OrderedDict()
-            for cell, seed in wanted:
-                by_cell.setdefault(cell, []).append(seed)
-            jobs = look_jobs([cells[c] for c in by_cell], list(by_cell.values()))
+            wanted = [(index[cell], seed) for cell, seed in more]
             look += 1
         return self.returns
 
-
-def _pair(job: Sequence[str]) -> tuple:
-    from ablate.report.values import cell_key
-
-    overrides = job_dict(job)
-    return cell_key(overrides), int(overrides["seed"])
+    @staticmethod
+    def _jobs(grid: Sequence[Sequence[str]], packing: Sequence[Optional[str]],
+              runs: Sequence[tuple]) -> list[list[str]]:
+        """The jobs that make ``runs`` (cell index, seed), packed as each cell allows."""
+        by_cell: "OrderedDict[int, list[int]]" = OrderedDict()
+        for i, seed in runs:
+            by_cell.setdefault(i, []).append(seed)
+        cells = list(by_cell)
+        return look_jobs([grid[i] for i in cells], [by_cell[i] for i in cells], [packing[i] for i in cells])
 
 
 def _budget_seeds(cfg: DictConfig) -> tuple[int, int | None]:
