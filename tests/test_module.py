@@ -1,5 +1,6 @@
-"""AblationModule: the grouped fast path computes what Lightning's automatic loop computes, the
-optimizer step it takes, schedules (per step, per epoch, on a monitored metric), divergence."""
+"""AblationModule: the epoch metrics it logs (means over every row of a split), the grouped fast path
+computes what Lightning's automatic loop computes, the optimizer step it takes, schedules (per step,
+per epoch, on a monitored metric), divergence."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import ablate.run
 from ablate.data import BatchGroup
 from ablate.module import AblationModule
 from ablate.results import read_record
-from ablate.run import run_trial, steps_per_call
+from ablate.run import build, run_trial, steps_per_call
 
 
 def _spy_in(monkeypatch, spy: L.Callback) -> None:
@@ -48,6 +49,30 @@ def test_grouped_steps_match_lightnings_automatic_loop(compose_cfg, tmp_path, ov
     assert grouped["probes"].get("grad_norm") == automatic["probes"].get("grad_norm")
     assert grouped["probes"].get("update_ratio") == automatic["probes"].get("update_ratio")
     assert grouped["probes"]["throughput"]["samples"] == automatic["probes"]["throughput"]["samples"]
+
+
+def test_logged_metrics_are_epoch_means_over_all_rows(compose_cfg):
+    """train/loss and train/acc are means over every training row of the epoch (weighted by batch),
+    not one batch's; val/* over the validation split. A frozen model (lr 1e-12) makes them exact."""
+    cfg = compose_cfg(["budget=smoke", "logger=none", "trainer.max_epochs=2", "optimizer=sgd",
+                       "optimizer.lr=1e-12"])
+    run_trial(cfg)
+    record = read_record(cfg.run_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)      # as run_trial does before building
+    datamodule, module = build(cfg)
+    expected = {}
+    with torch.no_grad():
+        for split in ("train", "val", "test"):
+            x, y = datamodule.splits[split]
+            logits = module.model(x)
+            expected[f"{split}/loss"] = torch.nn.functional.cross_entropy(logits, y).item()
+            expected[f"{split}/acc"] = (logits.argmax(1) == y).float().mean().item()
+    assert len(datamodule.splits["train"][1]) == 420                # 4 batches: 128, 128, 128, 36
+    for row in record["history"]:
+        for key in ("train/loss", "train/acc", "val/loss", "val/acc"):
+            assert row[key] == pytest.approx(expected[key], rel=1e-4, abs=1e-6), (row["epoch"], key)
+    for key in ("test/loss", "test/acc"):
+        assert record["metrics"][key] == pytest.approx(expected[key], rel=1e-4, abs=1e-6), key
 
 
 class _Spy(L.Callback):

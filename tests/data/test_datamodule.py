@@ -1,4 +1,5 @@
-"""The DataModule's splits and the IndexLoader's batching and sharding (the sources: tests/data)."""
+"""``ablate.data.datamodule``: the DataModule's seeded splits, and the IndexLoader's batching, shuffle
+order (a function of seed and epoch alone) and sharding over ranks."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from ablate.data import BatchGroup, DataModule, Dataset, IndexLoader
+from tests.support import compose
 
 
 # --- DataModule splits ---------------------------------------------------------------------------
@@ -32,18 +35,26 @@ def test_splits_disjoint_sizes_and_complete():
     assert torch.equal(y, x[:, 0].long() % 7)
 
 
-def test_split_sizes_round():
+def test_split_sizes_are_rounded_fractions():
     dm = DataModule(_rows(101), val_fraction=0.1, test_fraction=0.2)
     assert [len(_ids(dm, s)) for s in ("train", "val", "test")] == [101 - 10 - 20, 10, 20]
 
 
-def test_splits_depend_on_split_seed_only():
+def test_the_split_depends_on_split_seed_alone():
     a = DataModule(_rows(), split_seed=0, seed=0)
     b = DataModule(_rows(), split_seed=0, seed=5)       # the training seed does not move the split
     c = DataModule(_rows(), split_seed=1, seed=0)
     for split in ("train", "val", "test"):
         assert _ids(a, split) == _ids(b, split)
         assert set(_ids(a, split)) != set(_ids(c, split))
+        assert len(_ids(a, split)) == len(_ids(c, split))
+    # the same through the shipped config: `seed` leaves the split alone, `data.split_seed` moves it
+    splits = {o: instantiate(compose(["budget=smoke", o]).data).splits for o in ("seed=0", "seed=1", "data.split_seed=1")}
+    for name in ("train", "val", "test"):
+        for i in (0, 1):
+            assert torch.equal(splits["seed=0"][name][i], splits["seed=1"][name][i]), name
+        assert len(splits["seed=0"][name][1]) == len(splits["data.split_seed=1"][name][1])
+    assert not torch.equal(splits["seed=0"]["test"][0], splits["data.split_seed=1"]["test"][0])
 
 
 def test_train_size_caps_training_only():
@@ -76,24 +87,26 @@ def test_training_epoch_covers_every_row_once():
     assert rows != list(range(103))                             # shuffled
 
 
-def test_shuffle_is_a_function_of_seed_and_epoch():
-    e0, e0_again = _epoch(_loader(shuffle=True, epoch=0)), _epoch(_loader(shuffle=True, epoch=0))
-    e1 = _epoch(_loader(shuffle=True, epoch=1))
-    other_seed = _epoch(_loader(shuffle=True, epoch=0, seed=1))
-    assert e0 == e0_again
-    assert e0 != e1 and sorted(e0) == sorted(e1)
-    assert e0 != other_seed
-
-
-def test_epoch_is_read_at_iteration_time():
+def test_shuffle_order_is_a_function_of_seed_and_epoch_read_at_iteration_time():
+    """Reshuffled every epoch; a fresh loader at epoch e (a resumed run) gives that epoch's batches
+    again; another seed another order; the epoch is read when iterating, not when built."""
     epoch = {"now": 0}
-    d = _rows(50)
-    loader = IndexLoader(d.x, d.y, 8, shuffle=True, epoch_fn=lambda: epoch["now"])
-    first = _epoch(loader)
-    epoch["now"] = 1
-    assert _epoch(loader) != first
+    d = _rows(103)
+
+    def loader(seed: int = 0) -> IndexLoader:
+        return IndexLoader(d.x, d.y, 10, shuffle=True, seed=seed, epoch_fn=lambda: epoch["now"])
+
+    first = loader()
+    orders = []
+    for e in range(3):
+        epoch["now"] = e
+        orders.append(_epoch(first))
+    assert orders[0] != orders[1] != orders[2] and sorted(orders[0]) == sorted(orders[1]) == list(range(103))
+    for e in range(3):
+        epoch["now"] = e
+        assert _epoch(loader()) == orders[e] == _epoch(first)
     epoch["now"] = 0
-    assert _epoch(loader) == first
+    assert _epoch(loader(seed=1)) != orders[0]
 
 
 @pytest.mark.parametrize("group", [1, 3, 11, 20])
@@ -115,13 +128,14 @@ def test_grouped_loader_yields_the_same_batches_in_groups(group):
         assert torch.equal(x, x0) and torch.equal(y, y0)
 
 
-def test_eval_loader_is_in_order():
-    loader = _loader(shuffle=False)
-    assert _epoch(loader) == list(range(103))
-    assert len(loader) == 11
+def test_eval_loader_is_in_order_whatever_the_seed_and_epoch():
+    for seed, epoch in ((0, 0), (3, 7)):
+        loader = _loader(shuffle=False, seed=seed, epoch=epoch)
+        assert _epoch(loader) == list(range(103))
+        assert len(loader) == 11
 
 
-def test_drop_last():
+def test_drop_last_drops_the_short_batch():
     loader = _loader(shuffle=True, drop_last=True)
     assert len(loader) == 10 and len(_epoch(loader)) == 100
 
