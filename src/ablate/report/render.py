@@ -26,7 +26,26 @@ class Plain(str):
     """Literal text shown as it is, with no inline marks interpreted."""
 
 
-Inline = Union[str, Code, Plain]
+@dataclass(frozen=True)
+class Link:
+    """Text that links to ``href`` (a relative path or a URL)."""
+
+    text: str
+    href: str
+
+
+@dataclass(frozen=True)
+class Thumb:
+    """A small picture inside a table cell: embedded in HTML, the file at ``path`` in Markdown;
+    both link to ``href``."""
+
+    png: bytes
+    path: str
+    alt: str
+    href: str = ""
+
+
+Inline = Union[str, Code, Plain, Link, Thumb]
 
 
 @dataclass
@@ -93,6 +112,11 @@ class Document:
 
 
 def _md_inline(part: Inline, in_table: bool = False) -> str:
+    if isinstance(part, Link):
+        return f"[{_md_inline(Plain(part.text), in_table)}]({part.href})"
+    if isinstance(part, Thumb):
+        image = f"![{_md_inline(Plain(part.alt), in_table)}]({part.path})"
+        return f"[{image}]({part.href})" if part.href else image
     if isinstance(part, Code):
         text = str(part).replace("`", "'").replace("\r", " ").replace("\n", " ")
         text = f"`{text}`" if text else ""
@@ -172,6 +196,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 tr:nth-child(even) td { background: #fbfcfd; }
 figure { margin: 14px 0 24px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
+img.thumb { width: 220px; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 figcaption { color: var(--muted); font-size: 13.5px; margin-top: 4px; }
 ul { margin: 6px 0 10px; padding-left: 22px; }
 .badge { display: inline-block; padding: 1px 9px; border-radius: 11px; font-weight: 700; font-size: 13px;
@@ -195,6 +220,12 @@ def _badge(verdict: str) -> str:
 
 
 def _html_inline(part: Inline) -> str:
+    if isinstance(part, Link):
+        return f'<a href="{html.escape(part.href)}">{html.escape(part.text)}</a>'
+    if isinstance(part, Thumb):
+        data = base64.b64encode(part.png).decode("ascii")
+        image = f'<img class="thumb" src="data:image/png;base64,{data}" alt="{html.escape(part.alt)}">'
+        return f'<a href="{html.escape(part.href)}">{image}</a>' if part.href else image
     if isinstance(part, Code):
         return f"<code>{html.escape(str(part))}</code>" if str(part) else ""
     text = html.escape(str(part))
@@ -206,7 +237,7 @@ def _html_inline(part: Inline) -> str:
 
 
 def _html_parts(parts: Sequence[Inline] | Inline) -> str:
-    if isinstance(parts, str):
+    if isinstance(parts, (str, Link, Thumb)):
         return _html_inline(parts)
     return "".join(_html_inline(p) for p in parts)
 

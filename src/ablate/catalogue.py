@@ -1,0 +1,237 @@
+"""The whole catalogue in one page: ``python -m ablate.catalogue [overrides ...] [--dir DIR] [--only a,b]``.
+
+Runs every experiment of ``conf/experiment/`` (``python -m ablate +experiment=<name> <overrides>``,
+each in its own process, its sweep in ``<DIR>/<name>``), then writes ``<DIR>/index.md`` and
+``<DIR>/index.html``: one row per claim with its statement, a verdict badge per clause, the
+report's headline figure as a thumbnail linking to the full report, a summary of the verdicts, and
+the versions and hardware. ``DIR`` defaults to ``reports/catalogue/<timestamp>``.
+
+Relaunching with the same ``--dir`` resumes: an experiment that finished with the same overrides
+is not run again (``<DIR>/<name>/catalogue.json`` says so), and inside an unfinished one the sweep
+itself skips the runs that are done. ``--index-only`` rebuilds the page from what is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Sequence
+
+from ablate.report import stats
+from ablate.report.build import ReportError, analyse, load_records
+from ablate.report.render import (Bullets, Code, Document, Heading, Link, Para, Plain, Table, Thumb, badge, to_html,
+                                  to_markdown)
+from ablate.results import atomic_write_text
+
+DONE = "catalogue.json"            # per experiment: how and when it finished
+INDEX_MD, INDEX_HTML = "index.md", "index.html"
+_FIRST_FIGURE = re.compile(r"!\[[^\]]*\]\((figures/[^)]+\.png)\)")
+
+
+def experiments() -> list[str]:
+    """The experiments shipped in ``conf/experiment`` (the package ``ablate.conf``), sorted."""
+    folder = files("ablate.conf") / "experiment"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+
+def _finished(folder: Path, overrides: Sequence[str]) -> dict | None:
+    try:
+        done = json.loads((folder / DONE).read_text())
+    except (OSError, ValueError):
+        return None
+    return done if done.get("overrides") == list(overrides) and done.get("returncode") == 0 else None
+
+
+def run_experiment(name: str, folder: Path, overrides: Sequence[str]) -> dict:
+    """Run one experiment's sweep into ``folder`` (skipped when it already finished with these
+    overrides); returns what ``catalogue.json`` holds (return code, wall time)."""
+    done = _finished(folder, overrides)
+    if done is not None:
+        print(f"catalogue: {name}: finished before ({done['wall_time_s']:.0f} s), skipped", flush=True)
+        return done
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "ablate", f"+experiment={name}", *overrides, f"hydra.sweep.dir={folder}"]
+    print(f"catalogue: {name}: {' '.join(command[2:])}", flush=True)
+    tic = time.perf_counter()
+    with open(folder / "catalogue.log", "a") as log:
+        returncode = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
+    done = {"experiment": name, "overrides": list(overrides), "returncode": returncode,
+            "wall_time_s": round(time.perf_counter() - tic, 1), "finished_at": datetime.now().isoformat(timespec="seconds")}
+    atomic_write_text(folder / DONE, json.dumps(done, indent=2) + "\n")
+    status = "done" if returncode == 0 else f"FAILED (exit {returncode}; see {folder / 'catalogue.log'})"
+    print(f"catalogue: {name}: {status} in {done['wall_time_s']:.0f} s", flush=True)
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# The index page
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """One experiment as the index shows it."""
+
+    name: str
+    folder: Path
+    claims: list = field(default_factory=list)      # ClaimResult
+    figure: Path | None = None
+    wall_time_s: float | None = None
+    runs: int = 0
+    versions: dict = field(default_factory=dict)
+    problem: str | None = None                       # why there is no verdict
+
+
+def read_entry(name: str, folder: Path) -> Entry:
+    entry = Entry(name, folder)
+    try:
+        entry.wall_time_s = json.loads((folder / DONE).read_text()).get("wall_time_s")
+    except (OSError, ValueError):
+        pass
+    try:
+        records, _ = load_records(folder)
+    except ReportError as e:
+        entry.problem = "not run yet" if not folder.is_dir() else str(e)
+        return entry
+    entry.runs = len(records)
+    entry.versions = dict(records[-1].get("versions") or {})
+    entry.claims = analyse(records, with_figures=False).claims
+    try:
+        found = _FIRST_FIGURE.search((folder / "report.md").read_text())
+    except OSError:
+        found = None
+    if found and (folder / found.group(1)).is_file():
+        entry.figure = folder / found.group(1)
+    return entry
+
+
+def _clauses(claim) -> list:
+    parts: list = []
+    for clause in claim.clauses:
+        parts += ["; " if parts else "", badge(clause.verdict), " ", Plain(clause.clause.text or clause.clause.name)]
+    return parts or [badge(claim.verdict)]
+
+
+def _hardware() -> str:
+    text = f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPU cores"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            text += ", GPU " + ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        else:
+            text += ", no GPU"
+    except Exception:  # pragma: no cover - torch is a dependency
+        pass
+    return f"{text}; {platform.system()} {platform.release()}"
+
+
+def compose_index(entries: Sequence[Entry], out_dir: Path, overrides: Sequence[str]) -> Document:
+    claims = [c for e in entries for c in e.claims]
+    counts = {v: sum(c.verdict == v for c in claims) for v in (stats.SUPPORTED, stats.NOT_SUPPORTED,
+                                                                stats.INCONCLUSIVE)}
+    clause_counts = {}
+    for c in claims:
+        for clause in c.clauses:
+            key = "no effect within ±δ" if clause.verdict.startswith("no effect") else clause.verdict
+            clause_counts[key] = clause_counts.get(key, 0) + 1
+    doc = Document("ablate catalogue: every claim, measured")
+    missing = sum(not e.claims for e in entries)
+    doc.add(Para([f"{len(claims)} claims from {len(entries) - missing} of {len(entries)} experiments"
+                  + (f" ({missing} without a verdict yet)" if missing else "")
+                  + (f" ({' '.join(overrides)})" if overrides else "") + ": "
+                  + ", ".join(f"{n} {badge(v)}" for v, n in counts.items()) + ". Clauses: "
+                  + ", ".join(f"{n} {badge(v)}" for v, n in sorted(clause_counts.items())) + "."]))
+    rows = []
+    for e in entries:
+        link = os.path.relpath(e.folder / "report.html", out_dir)
+        thumb = Thumb(e.figure.read_bytes(), os.path.relpath(e.figure, out_dir), f"{e.name}: headline figure",
+                      link) if e.figure else ""
+        time_text = f"{e.wall_time_s / 60:.1f} min, {e.runs} runs" if e.wall_time_s is not None else f"{e.runs} runs"
+        if not e.claims:
+            rows.append([Code(e.name), Plain(e.problem or "no claim"), "", "", Plain(time_text)])
+        for claim in e.claims:
+            rows.append([[Code(e.name), " ", Link("report", link)], Plain(claim.statement), _clauses(claim),
+                         thumb, [badge(claim.verdict), " ", Plain(time_text)]])
+    doc.add(Heading(2, "Claims"), Table(["experiment", "claim", "verdict per clause", "headline figure",
+                                         "claim verdict, cost"], rows))
+    versions = next((e.versions for e in entries if e.versions), {})
+    doc.add(Heading(2, "Where this was measured"),
+            Bullets([["hardware: ", Plain(_hardware())],
+                     ["versions: ", Plain(", ".join(f"{k} {v}" for k, v in versions.items()) or "unknown")],
+                     ["built: ", Plain(datetime.now().isoformat(timespec="seconds"))]]))
+    doc.add(Heading(2, "Reading it"),
+            Para(["Each claim's verdict is its checks' verdict: **supported** only when every check is, "
+                  "**not supported** when a check contradicts it (Holm-corrected) or shows no effect, "
+                  "**inconclusive** otherwise; a clause no check can test is **not tested**. Open a report "
+                  "for the numbers, the power of each check and the runs behind it."]))
+    return doc
+
+
+def write_index(out_dir: Path, names: Sequence[str], overrides: Sequence[str]) -> Path:
+    entries = [read_entry(name, out_dir / name) for name in names]
+    doc = compose_index(entries, out_dir, overrides)
+    atomic_write_text(out_dir / INDEX_HTML, to_html(doc))
+    return atomic_write_text(out_dir / INDEX_MD, to_markdown(doc))
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ablate.catalogue", description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every experiment, e.g. budget=smoke")
+    parser.add_argument("--dir", type=Path, default=None, help="catalogue folder (relaunch with it to resume); "
+                        "default reports/catalogue/<timestamp>")
+    parser.add_argument("--only", default=None, help="comma-separated experiment names (default: all)")
+    parser.add_argument("--index-only", action="store_true", help="only rebuild index.md/index.html")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    known = experiments()
+    names = known
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            print(f"ablate.catalogue: --only names unknown experiment(s) {', '.join(unknown)}; valid: "
+                  f"{', '.join(known)}", file=sys.stderr)
+            return 2
+    out_dir = args.dir or Path("reports", "catalogue", datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = []
+    if not args.index_only:
+        tic = time.perf_counter()
+        for name in names:
+            if run_experiment(name, out_dir / name, args.overrides)["returncode"] != 0:
+                failed.append(name)
+        print(f"catalogue: {len(names)} experiments in {time.perf_counter() - tic:.0f} s", flush=True)
+    index = write_index(out_dir, names, args.overrides)
+    print(f"catalogue written to {index}\n                     {index.with_name(INDEX_HTML)}")
+    if failed:
+        print(f"catalogue: failed: {', '.join(failed)} (the index shows what they left)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
