@@ -253,3 +253,17 @@ def test_judge_look_reports_the_runs_a_look_reads():
     result, required = judge_look(scope_of(records, spec), spec, Look(0, None, (0, 1)), 0.05)
     assert result.n("treatment") == 2 and result.seeds_judged == (0, 1)
     assert {seed for _, seed in required} == {0, 1} and len(required) == 4  # 2 cells x 2 seeds
+
+
+def test_a_side_may_pool_several_levels():
+    records = []
+    for depth in (2, 4, 8, 16):
+        for seed, noise in enumerate(NOISE):
+            records.append(make_record(f"d{depth}-s{seed}", {"model.depth": depth}, seed,
+                                       {"train/loss": (0.1 if depth <= 4 else 1.0) + noise}))
+    check = {"name": "shallow beats deep", "metric": "train/loss", "goal": "min", "factor": "model.depth",
+             "treatment": [2, 4], "baseline": ["8", 16]}
+    result = judge_check(records, check)
+    assert result.n("treatment") == 10 and result.n("baseline") == 10 and result.verdict == stats.SUPPORTED
+    assert sorted(result.run_ids["baseline"]) == sorted(f"d{d}-s{s}" for d in (8, 16) for s in range(5))
+    assert result.setup().startswith("train/loss (lower is better): model.depth ∈ {2, 4} vs model.depth ∈ {8, 16}")

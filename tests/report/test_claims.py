@@ -44,6 +44,52 @@ def test_each_error_names_the_field_and_the_valid_values(check, expected):
     assert any(expected in e for e in errors), errors
 
 
+INTERACTION = {"factor": "norm", "treatment": "batch", "baseline": "layer"}
+EVENT = {"metric": "train/loss", "goal": "max", "event": {"diverged": True, "above": 2.302585}}
+
+
+def test_the_new_kinds_parse_and_validate():
+    assert claim_errors(claim({"interaction": INTERACTION}, {**EVENT, "treatment": ["adam", "nadam"]},
+                              {"event": "diverged", "metric": None}, {"event": {"below": 0.2}, "metric": "val/acc"})) == []
+    spec = parse_check(dict(CHECK, interaction=INTERACTION))
+    assert spec.kind == "interaction" and spec.interaction.factor == "norm" and spec.interaction.baseline == "layer"
+    spec = parse_check(dict(CHECK, **EVENT, treatment=["0.3", 1.0], baseline="0.01"))
+    assert spec.kind == "events" and spec.event.diverged and spec.event.above == 2.302585
+    assert spec.treatment == (0.3, 1) and spec.baseline == 0.01 and not spec.problems
+    assert parse_check(dict(CHECK, event="diverged", metric=None)).problems == ()
+    assert parse_check(CHECK).kind == "plain" and parse_check(dict(CHECK, tune="optimizer.lr")).kind == "tune"
+
+
+@pytest.mark.parametrize("check, expected", [
+    ({"interaction": "norm"}, "claim.checks[0].interaction='norm' is invalid: it must be a mapping {factor, treatment, baseline}"),
+    ({"interaction": {"factor": "norm", "treatment": "batch"}}, "claim.checks[0].interaction.baseline is missing"),
+    ({"interaction": dict(INTERACTION, level="x")}, "claim.checks[0].interaction has unknown field(s) level; valid fields: factor, treatment, baseline"),
+    ({"interaction": dict(INTERACTION, factor="optimizer")}, "claim.checks[0].interaction.factor='optimizer' is the check's own factor"),
+    ({"interaction": dict(INTERACTION, baseline="batch")}, "claim.checks[0].interaction.treatment and interaction.baseline share the level(s) batch"),
+    ({"interaction": INTERACTION, "tune": "optimizer.lr"}, "claim.checks[0].interaction cannot be combined with tune"),
+    ({"interaction": INTERACTION, "where": {"norm": "batch"}}, "claim.checks[0].interaction.factor='norm' is fixed by where"),
+    ({"interaction": INTERACTION, "on_diverged": "worst", "metric": "grad/x"}, "claim.checks[0].on_diverged=worst needs to know which way 'grad/x' is better: add metric_goal: min or max"),
+    ({"event": "crashed"}, "claim.checks[0].event='crashed' is invalid; valid values: diverged, or a mapping {diverged, above, below}"),
+    ({"event": {"above": "high"}}, "claim.checks[0].event.above='high' is invalid: it must be a number"),
+    ({"event": {"above": 1, "below": 0}}, "claim.checks[0].event.above and event.below cannot both be given"),
+    ({"event": {}}, "claim.checks[0].event names no event: give diverged: true, above: <x> or below: <x>"),
+    ({"event": {"diverged": "yes"}}, "claim.checks[0].event.diverged='yes' is invalid; valid values: true, false"),
+    ({"event": {"limit": 1}}, "claim.checks[0].event has unknown field(s) limit; valid fields: diverged, above, below"),
+    ({"event": "diverged", "test": "equivalence", "margin": 0.1}, "claim.checks[0].test='equivalence' does not apply to an event check; valid values: superiority"),
+    ({"event": "diverged", "margin": 0.1}, "claim.checks[0].margin does not apply to an event check"),
+    ({"event": "diverged", "on_diverged": "exclude"}, "claim.checks[0].on_diverged does not apply: with event.diverged true, a diverged run is the event"),
+    ({"event": {"above": 1.0}, "metric": None}, "claim.checks[0].metric is missing: event.above/below is a threshold on the check's metric"),
+    ({"event": "diverged", "spread": "optimizer.lr"}, "claim.checks[0].event cannot be combined with spread"),
+    ({"treatment": []}, "claim.checks[0].treatment=[] is invalid: name a level, or a non-empty list of levels to pool"),
+    ({"treatment": ["adam", "sgd"]}, "claim.checks[0].treatment and baseline share the level(s) sgd: a run cannot be on both sides"),
+    ({"treatment": {"a": 1}}, "claim.checks[0].treatment={'a': 1} is invalid: name a level, or a list of levels to pool"),
+])
+def test_each_new_error_names_the_field_and_the_valid_values(check, expected):
+    errors = claim_errors(claim(check))
+    assert any(expected in e for e in errors), errors
+    assert parse_check(dict(CHECK, **check)).problems  # and the report says why it cannot judge the check
+
+
 def test_a_clause_no_check_names_needs_a_reason():
     clauses = ({"name": "a", "text": "A"}, {"name": "b", "text": "B"})
     errors = claim_errors(claim({}, clauses=clauses))

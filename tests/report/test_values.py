@@ -61,3 +61,10 @@ def test_cell_key_ignores_the_seed_and_the_order():
     b = make_record("b", {"model.residual": True, "model.depth": 8}, 3, {})
     assert values.record_cell(a) == values.record_cell(b) == (("model.depth", "8"), ("model.residual", "true"))
     assert values.cell_key({"seed": "1", "x": None}) == (("x", ""),)
+
+
+def test_a_pooled_side_matches_any_of_its_levels():
+    rows = [make_record(f"r{lr}", {"optimizer.lr": lr}, 0, {}) for lr in (0.001, 0.01, 0.1, 1.0)]
+    assert [r["run_id"] for r in values.matching(rows, "optimizer.lr", (0.1, "1.0"))] == ["r0.1", "r1.0"]
+    assert values.at_level(0.01, (0.001, 0.01)) and not values.at_level(0.1, (0.001, 0.01))
+    assert values.fmt_level((0.3, 1, True)) == "{0.3, 1, true}"

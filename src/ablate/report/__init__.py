@@ -5,9 +5,10 @@
 
 or ``python -m ablate.report <sweep folder> [--out DIR] [--wandb]``.
 
-Modules: ``claims`` (the claim schema and its errors), ``values`` (reading records), ``collect``
-(tables), ``stats`` (intervals, tests, power), ``sequential`` (which seeds each look reads),
-``checks`` (one check at one look), ``judge`` (looks, Holm, clauses: the claim's verdict),
+Modules: ``claims`` (the claim schema and its errors), ``values`` (reading records), ``derived``
+(``a - b`` metrics), ``collect`` (tables), ``stats`` (intervals, tests, power), ``sequential`` (which
+seeds each look reads), ``checks`` (one check at one look), ``interaction`` (difference-in-differences
+checks), ``events`` (event-count checks), ``judge`` (looks, Holm, clauses: the claim's verdict),
 ``figures``, ``render`` (Markdown/HTML), ``build`` (the report), ``wandb_report``.
 
 Names are imported lazily, so that ``ablate.report.claims`` (which the config check uses before

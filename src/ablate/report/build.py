@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ablate.report import collect, figures, stats
+from ablate.report import collect, derived, figures, stats
 from ablate.report.checks import CheckResult
 from ablate.report.claims import EQUIVALENCE
 from ablate.report.figures import FigureOut
@@ -121,7 +121,8 @@ def analyse(records: Sequence[dict[str, Any]], sweep_label: str = "", problems: 
     factors = collect.swept_factors(records)
     claims = [judge_claim(records, c) for c in collect.claims(records)]
     present = set(collect.metric_names(records))
-    key_metrics = [m for m in (*collect.claim_metrics(claims), *_STANDARD_METRICS) if m in present]
+    key_metrics = [m for m in (*collect.claim_metrics(claims), *_STANDARD_METRICS)
+                   if m in present or (derived.is_derived(m) and set(derived.operands(m)) <= present)]
     key_metrics = list(dict.fromkeys(key_metrics))[:_MAX_TABLE_METRICS]
     experiments = sorted({str(r.get("experiment")) for r in records if r.get("experiment")})
     subject = ", ".join(experiments) or (claims[0].name if claims else sweep_label or "sweep")
@@ -240,11 +241,9 @@ def _mean_cell(summary: stats.Summary) -> str:
     return f"{stats.fmt(summary.mean)} ± {stats.fmt(summary.half_width, 2)}"
 
 
-def _side(label: str, s: stats.Summary) -> list:
-    if s.n == 0:
-        return [Code(label), ": no ok runs"]
-    sd = f" ± {stats.fmt(s.std, 2)}" if s.n >= 2 else ""
-    return [Code(label), f": {stats.fmt(s.mean)}{sd} (n={s.n})"]
+def _side(c: CheckResult, side: str) -> list | str:
+    cell = c.table_side(side)
+    return "—" if cell is None else [Code(cell[0]), cell[1]]
 
 
 def _levels_text(records: Sequence[dict], key: str) -> str:
@@ -311,21 +310,12 @@ def _scope(claim: ClaimResult) -> list:
 def _checks_table(claim: ClaimResult) -> Table:
     rows = []
     for i, c in enumerate(claim.checks, 1):
-        cmp = c.comparison
-        if cmp is not None and cmp.treatment.n and cmp.baseline.n:
-            diff = stats.fmt(cmp.diff)
-            if cmp.diff_low == cmp.diff_low:  # not NaN
-                diff += f" [{stats.fmt(cmp.diff_low)}, {stats.fmt(cmp.diff_high)}]"
-        else:
-            diff = "—"
         p_for = c.p_inside if c.test == EQUIVALENCE else c.p_support
         rows.append([
             str(i), Plain(c.name), Plain(c.clause or "—"), c.test_label, badge(c.verdict_label),
-            _side(c.treatment_label, cmp.treatment) if cmp else "—",
-            _side(c.baseline_label, cmp.baseline) if cmp else "—",
-            diff, _p(p_for), f"{_p(c.p_against)} / {_p(c.p_holm)}",
+            _side(c, "treatment"), _side(c, "baseline"), c.diff_text(), _p(p_for), f"{_p(c.p_against)} / {_p(c.p_holm)}",
             f"≥ {_num(c.detectable, 2)}" if c.detectable == c.detectable else "—",
-            f"{c.n('treatment')} vs {c.n('baseline')}, look {c.look + 1}/{c.looks_planned} (α={c.alpha:.3g})",
+            f"{c.n_text()}, look {c.look + 1}/{c.looks_planned} (α={c.alpha:.3g})",
         ])
     return Table(["#", "check", "clause", "test", "verdict", "treatment (mean ± sd)", "baseline (mean ± sd)",
                   "Δ [CI]", "p for", "p against (raw / Holm)", "detectable |Δ|", "seeds per side"], rows,
@@ -335,10 +325,7 @@ def _checks_table(claim: ClaimResult) -> Table:
 def _look_line(c: CheckResult) -> list:
     parts = []
     for look in c.history:
-        ci = (f"[{stats.fmt(look.diff_low)}, {stats.fmt(look.diff_high)}]" if look.diff_low == look.diff_low else "—")
-        n = look.n
-        parts.append(f"look {look.index + 1}: n={n['treatment']} vs {n['baseline']}, α={look.alpha:.3g}, Δ {ci} → "
-                     f"{look.verdict if look.complete else 'incomplete'}")
+        parts.append(f"look {look.index + 1}: {look.text} → {look.verdict if look.complete else 'incomplete'}")
     decided = ("decided at look " + str(c.look + 1) if c.decided and c.verdict != stats.INCONCLUSIVE
                else f"undecided after {len(c.history)} of {c.looks_planned} planned look(s)")
     return [f"looks ({decided}): ", Plain("; ".join(parts))]
@@ -351,21 +338,14 @@ def _check_details(i: int, c: CheckResult) -> list:
         items.append(["why: ", Plain(c.reason)])
     items.append(["seeds: ", Plain(c.seeds_line())])
     items.append(_look_line(c))
-    power = (f"smallest |Δ| these seeds detect with 80% power at α={c.alpha:.3g}: {_num(c.detectable, 2)} "
-             f"(in {c.metric_label}'s units)")
-    if c.verdict == stats.INCONCLUSIVE and c.seeds_needed:
-        target = f"the margin {stats.fmt(c.margin)}" if c.margin else "the observed |Δ|"
-        power += f"; {target} would need about {c.seeds_needed} seeds per side"
-    items.append(["power: ", Plain(power)])
-    for side in ("treatment", "baseline"):
-        counts = c.counts.get(side) or {}
+    items.append(["power: ", Plain(c.power_text())])
+    for side, counts in c.counts.items():
         shown = {k: v for k, v in counts.items() if v}
         if shown:
-            items.append([f"{side}: ", Plain(", ".join(f"{v} {k}" for k, v in shown.items()))
-                          + f" (on_diverged: {c.on_diverged})"])
+            items.append([Plain(f"{side}: "), Plain(", ".join(f"{v} {k}" for k, v in shown.items()))
+                          + f" ({c.diverged_policy()})"])
     items += [["note: ", Plain(n)] for n in c.notes]
-    for side in ("treatment", "baseline"):
-        ids = c.run_ids.get(side) or []
+    for side, ids in c.run_ids.items():
         if ids:
             items.append(_ids(f"{side} runs", ids))
     blocks.append(Bullets(items))
@@ -475,6 +455,21 @@ def _reading_guide() -> list:
          "grid, or with ", Code("statistic: width"), " the width in decades of the range of the key where "
          "the metric stays within ", Code("within"), " of that seed's best (a width that reaches the end of "
          "the grid is censored: the true width is at least that)."],
+        ["With ", Code("interaction"), ", Δ is a difference in differences: the effect of the check's factor "
+         "(treatment − baseline) under one level of a second factor minus its effect under another, the "
+         "interaction coefficient of an OLS fit to the four cells' seed values with HC3 (heteroskedasticity-"
+         "robust) standard errors and t with N − 4 degrees of freedom; it is decided like any other interval, "
+         "and every cell needs at least 2 ok seeds. The treatment and baseline columns then show each level's "
+         "effect."],
+        ["With ", Code("event"), ", the check counts the runs per side where the event happened (diverged, "
+         "or the metric at or past a threshold) and tests the two fractions with Fisher's exact test, "
+         "one-sided in the claimed direction: supported when **p for** < the look's α, not supported when "
+         "**p against** < α and Holm keeps it. There is no interval and no detectable effect; the power line "
+         "says instead the smallest p the run counts could reach at all. A side may pool several levels "
+         "(", Code("treatment: [0.3, 1, 3]"), ")."],
+        ["A metric written ", Code("a - b"), " (or ", Code("a + b"), ") is computed per run from two recorded "
+         "metrics (e.g. ", Code("train_eval/acc - test/acc"), ", the generalisation gap) and is missing when "
+         "either is."],
         ["Hedges' g is Δ in pooled standard deviations, small-sample corrected (|g| ≈ 0.2 small, 0.8 large)."],
         ["Failed runs never enter statistics; diverged runs are left out, or with ", Code("on_diverged"),
          " scored as the worst value of the check's ok runs (", Code("worst"), ", the default for tune and "

@@ -15,7 +15,9 @@ finite value of the check's ok runs (``worst``) or as chance (``chance``: 1/clas
 ln(classes) for loss); failed runs are always left out. Every one is counted per side.
 
 Which seeds a look reads comes from :mod:`ablate.report.sequential`; how looks combine into the
-check's verdict, and checks into the claim's, from :mod:`ablate.report.judge`.
+check's verdict, and checks into the claim's, from :mod:`ablate.report.judge`. Interaction and
+event-count checks are judged in :mod:`ablate.report.interaction` and :mod:`ablate.report.events`,
+with results that subclass :class:`CheckResult` and override how they print.
 """
 
 from __future__ import annotations
@@ -89,14 +91,14 @@ def _union(look: Look) -> tuple[int, ...] | None:
     return tuple(sorted(set(look.select) | set(look.judge)))
 
 
-def _at_seeds(rows: Sequence[dict], seeds: tuple[int, ...] | None) -> list[dict]:
+def at_seeds(rows: Sequence[dict], seeds: tuple[int, ...] | None) -> list[dict]:
     if seeds is None:
         return list(rows)
     wanted = set(seeds)
     return [r for r in rows if _seed_of(r) in wanted]
 
 
-def _transformed(rows: Sequence[dict], metric: str, transform: str | None) -> np.ndarray:
+def transformed(rows: Sequence[dict], metric: str, transform: str | None) -> np.ndarray:
     values = np.array([metric_value(r, metric) for r in rows], dtype=float)
     if transform == "log10":
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -120,7 +122,7 @@ class Scorer:
         self.spec, self.metric, self.notes = spec, metric, []
         self.mode = spec.on_diverged
         ok = [r for r in pool if r.get("status") == "ok"]
-        values = _transformed(ok, metric, spec.transform)
+        values = transformed(ok, metric, spec.transform)
         values = values[np.isfinite(values)]
         self.worst = None
         if self.mode == "worst":
@@ -152,7 +154,7 @@ class Scorer:
     def score(self, rows: Sequence[dict]) -> Scored:
         counts = {"diverged": 0, "failed": 0, "missing": 0}
         kept, values = [], []
-        raw = _transformed(rows, self.metric, self.spec.transform)
+        raw = transformed(rows, self.metric, self.spec.transform)
         for r, v in zip(rows, raw):
             status = r.get("status")
             if status == "failed":
@@ -184,6 +186,14 @@ class LookResult:
     diff_low: float
     diff_high: float
     complete: bool = True
+    text: str = ""  # what the look saw: ``n=3 vs 3, α=0.025, Δ [0.1, 0.3]``
+
+
+def level_label(factor: str, level: Any) -> str:
+    """``optimizer=adam``; a pooled side: ``optimizer.lr ∈ {0.3, 1, 3}``."""
+    if isinstance(level, tuple):
+        return f"{factor} ∈ {fmt_level(level)}"
+    return f"{factor}={fmt_level(level)}"
 
 
 @dataclass
@@ -219,11 +229,13 @@ class CheckResult:
     budget: str = ""                      # "budget=quick (3 seeds, 10 epochs)" for nulls
     need: set = field(default_factory=set)  # (cell, seed) pairs the next look still lacks
     candidate: bool = False               # the interval contradicts; Holm over the checks decides if it stands
+    CONTRADICTS = "the interval excludes the claim"  # how a candidate contradiction reads before Holm
 
     # -- the declared fields, for the figures and the text --------------------------------------------
     def __getattr__(self, name: str) -> Any:
         if name in ("name", "metric", "goal", "factor", "treatment", "baseline", "transform", "tune", "spread",
-                    "clause", "test", "margin", "select_on", "on_diverged", "statistic", "within"):
+                    "clause", "test", "margin", "select_on", "on_diverged", "statistic", "within", "metric_goal",
+                    "interaction", "event", "kind"):
             return getattr(self.spec, name)
         raise AttributeError(name)
 
@@ -244,11 +256,11 @@ class CheckResult:
 
     @property
     def treatment_label(self) -> str:
-        return f"{self.factor}={fmt_level(self.treatment)}"
+        return level_label(self.factor, self.treatment)
 
     @property
     def baseline_label(self) -> str:
-        return f"{self.factor}={fmt_level(self.baseline)}"
+        return level_label(self.factor, self.baseline)
 
     @property
     def metric_label(self) -> str:
@@ -272,6 +284,87 @@ class CheckResult:
         if c is None:
             return 0
         return (c.treatment if side == "treatment" else c.baseline).n
+
+    # -- how it prints: the report's table, look line and power line (subclasses override) ----------
+    def n_text(self) -> str:
+        """The seeds per side: ``3 vs 3``."""
+        return f"{self.n('treatment')} vs {self.n('baseline')}"
+
+    def table_side(self, side: str) -> tuple[str, str] | None:
+        """The checks table's cell of one side: its label and ``: mean ± sd (n=k)``; None: no numbers."""
+        c = self.comparison
+        if c is None:
+            return None
+        label = self.treatment_label if side == "treatment" else self.baseline_label
+        s = c.treatment if side == "treatment" else c.baseline
+        if s.n == 0:
+            return label, ": no ok runs"
+        sd = f" ± {stats.fmt(s.std, 2)}" if s.n >= 2 else ""
+        return label, f": {stats.fmt(s.mean)}{sd} (n={s.n})"
+
+    def diff_text(self) -> str:
+        """The checks table's Δ cell: ``0.900 [0.88, 0.92]``, or ``—``."""
+        c = self.comparison
+        if c is None or not (c.treatment.n and c.baseline.n):
+            return "—"
+        text = stats.fmt(c.diff)
+        if c.diff_low == c.diff_low:  # not NaN
+            text += f" [{stats.fmt(c.diff_low)}, {stats.fmt(c.diff_high)}]"
+        return text
+
+    def interval(self) -> tuple[float, float]:
+        c = self.comparison
+        return (c.diff_low, c.diff_high) if c is not None else (math.nan, math.nan)
+
+    def look_result(self, index: int, alpha: float, complete: bool) -> LookResult:
+        """This result as one look of the look table."""
+        lo, hi = self.interval()
+        ci = f"[{stats.fmt(lo)}, {stats.fmt(hi)}]" if lo == lo else "—"
+        return LookResult(index, {s: self.n(s) for s in SIDES}, alpha, self.verdict, lo, hi, complete,
+                          f"n={self.n_text()}, α={alpha:.3g}, Δ {ci}")
+
+    def power_text(self) -> str:
+        text = (f"smallest |Δ| these seeds detect with 80% power at α={self.alpha:.3g}: "
+                f"{'—' if self.detectable != self.detectable else stats.fmt(self.detectable, 2)} "
+                f"(in {self.metric_label}'s units)")
+        if self.verdict == stats.INCONCLUSIVE and self.seeds_needed:
+            target = f"the margin {stats.fmt(self.margin)}" if self.margin else "the observed |Δ|"
+            text += f"; {target} would need about {self.seeds_needed} seeds per side"
+        return text
+
+    @property
+    def estimated(self) -> bool:
+        """Whether the look had numbers to test (an inconclusive one is then a null at this budget)."""
+        return self.comparison is not None and self.comparison.defined
+
+    def seeds_phrase(self) -> str:
+        nt, nb = self.n("treatment"), self.n("baseline")
+        return f"{nt} seeds" if nt == nb else f"{nt} vs {nb} seeds"
+
+    def observed(self) -> float:
+        """|Δ| as measured (what an inconclusive check would need seeds for, without a margin)."""
+        return abs(self.comparison.diff) if self.comparison is not None else math.nan
+
+    def null_text(self, budget: str) -> str | None:
+        """``not shown at budget=quick (3 seeds, 10 epochs; detectable effect ≥ 0.031)``: an
+        inconclusive check is a null at this budget, never evidence against the claim."""
+        if self.verdict != stats.INCONCLUSIVE or not self.estimated:
+            return None
+        at = f"at {budget.split(', ')[0]} " if budget else ""
+        detail = ", ".join([self.seeds_phrase(), *budget.split(", ")[1:]])
+        text = f"not shown {at}({detail}"
+        text += f"; detectable effect ≥ {stats.fmt(self.detectable, 2)})" if self.detectable == self.detectable else ")"
+        if self.seeds_needed:
+            what = (f"the margin {stats.fmt(self.margin)}" if self.margin
+                    else f"the observed |Δ|={stats.fmt(self.observed(), 2)}")
+            text += f"; {what} would need about {self.seeds_needed} {self.needed_unit()}"
+        return text
+
+    def needed_unit(self) -> str:
+        return "seeds per side"
+
+    def diverged_policy(self) -> str:
+        return f"on_diverged: {self.on_diverged}"
 
     def evidence(self) -> str:
         """The numbers and the test, e.g. ``a=true 0.100 ± 0.010 vs a=false 1.00 ± 0.02 (mean ± sd,
@@ -311,17 +404,22 @@ class CheckResult:
         """One line: ``verdict — numbers and test``."""
         return f"{self.verdict_label} — {self.detail()}"
 
+    def where_text(self) -> str:
+        """``, where model.depth=32 (max)``, or nothing."""
+        if not self.where:
+            return ""
+        conds = []
+        for key, level in self.where.items():
+            wanted = self.where_spec.get(key)
+            extra = f" ({wanted})" if isinstance(wanted, str) and wanted.lower() in ("min", "max") else ""
+            conds.append(f"{key}={fmt_level(level)}{extra}")
+        return ", where " + ", ".join(conds)
+
     def setup(self) -> str:
         """What was compared: metric and direction, levels, filters, tuning, seeds."""
         better = "lower" if self.goal == "min" else "higher"
         text = f"{self.metric_label} ({better} is better): {self.treatment_label} vs {self.baseline_label}"
-        if self.where:
-            conds = []
-            for key, level in self.where.items():
-                wanted = self.where_spec.get(key)
-                extra = f" ({wanted})" if isinstance(wanted, str) and wanted.lower() in ("min", "max") else ""
-                conds.append(f"{key}={fmt_level(level)}{extra}")
-            text += ", where " + ", ".join(conds)
+        text += self.where_text()
         if self.spread and self.statistic == "sd":
             grid = ", ".join(fmt_level(v) for v in self.spread_grid) or "no common levels"
             text += f"; per seed, the sd over the {self.spread} grid ({grid}) that both sides ran"
@@ -357,10 +455,11 @@ class CheckResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def _note_pooled(result: CheckResult, sides: dict[str, list[dict]]) -> None:
-    """Other keys that vary inside a side are pooled into its seeds: say so."""
+def note_pooled(result: CheckResult, sides: dict[str, list[dict]], also: Sequence[str] = ()) -> None:
+    """Other keys that vary inside a side (or cell) are pooled into its seeds: say so. ``also``: keys
+    the check fixes besides its factor, where-filter, tuned and spread keys."""
     spec = result.spec
-    fixed = {spec.factor, "seed", *result.where, *(k for k in (spec.tune, spec.spread) if k)}
+    fixed = {spec.factor, "seed", *result.where, *(k for k in (spec.tune, spec.spread) if k), *also}
     pooled = set()
     for rows in sides.values():
         for key in sorted({k for r in rows for k in (r.get("overrides") or {})} - fixed):
@@ -375,17 +474,17 @@ def _choose(result: CheckResult, scope: Scope, look: Look) -> tuple[dict[str, li
     """Tune checks: each side at its best ``tune`` value on ``select_on`` over the selection seeds.
     Returns each side's runs at that value (every seed) and the (cell, seed) pairs selection needs."""
     spec = result.spec
-    pool = [r for rows in scope.sides.values() for r in _at_seeds(rows, look.select)]
+    pool = [r for rows in scope.sides.values() for r in at_seeds(rows, look.select)]
     direction = metric_direction(spec.select_on, None) or spec.goal
     scorer = Scorer(spec, spec.select_on, direction, pool)
     result.notes += [f"selection: {n}" for n in scorer.notes]
     chosen: dict[str, list[dict]] = {}
     required = set()
     for side, rows in scope.sides.items():
-        selecting = _at_seeds(rows, look.select)
+        selecting = at_seeds(rows, look.select)
         required |= {(record_cell(r), s) for r in rows for s in (look.select or ())}
         best, _ = best_level([r for r in selecting if r.get("status") != "failed"], spec.tune,
-                             lambda at: scorer.score(at).values, spec.goal)
+                             lambda at: scorer.score(at).values, direction)
         if best is None:
             chosen[side] = []
             continue
@@ -493,6 +592,33 @@ def _width_spread(result: CheckResult, scored: dict[str, Scored]) -> dict[str, n
     return values
 
 
+def score_groups(result: CheckResult, scorer: Scorer, groups: dict[str, list[dict]]) -> dict[str, Scored]:
+    """Score each group of runs (a side, or an interaction's cell) and count, per group, the runs
+    left out or scored for ``on_diverged``, in ``result.counts`` and its notes."""
+    spec = result.spec
+    scored = {name: scorer.score(rows) for name, rows in groups.items()}
+    for name, s in scored.items():
+        result.counts[name] = dict(s.counts)
+        if spec.on_diverged != "exclude" and s.counts["diverged"] and scorer.fill is not None:
+            result.notes.append(f"{name}: {s.counts['diverged']} diverged run(s) scored as {scorer.mode} "
+                                f"({stats.fmt(scorer.fill)})")
+        elif s.counts["diverged"]:
+            result.notes.append(f"{name}: {s.counts['diverged']} diverged run(s) left out")
+        if s.counts["failed"]:
+            result.notes.append(f"{name}: {s.counts['failed']} failed run(s) left out")
+        if s.counts["missing"]:
+            what = "a positive finite" if spec.transform == "log10" else "a finite"
+            result.notes.append(f"{name}: {s.counts['missing']} ok run(s) without {what} {spec.metric} left out")
+    return scored
+
+
+def missing_level_reason(scope: Scope, factor: str, level: Any, extra: str = "") -> str:
+    """``no ok run with model.a=maybe (levels present: false, true)``."""
+    present = ", ".join(fmt_level(v) for v in levels(scope.rows, factor)) or "none"
+    where = f" where {', '.join(f'{k}={fmt_level(v)}' for k, v in scope.where.items())}" if scope.where else ""
+    return f"no ok run with {level_label(factor, level)}{extra}{where} (levels present: {present})"
+
+
 def judge_look(scope: Scope, spec: CheckSpec, look: Look, alpha: float) -> tuple[CheckResult, set]:
     """The check judged on the seeds of ``look`` at ``alpha``, and the (cell, seed) pairs that look
     reads (so the caller can tell whether every one of them has a record)."""
@@ -506,29 +632,17 @@ def judge_look(scope: Scope, spec: CheckSpec, look: Look, alpha: float) -> tuple
     sides = scope.sides
     if spec.tune:
         sides, required = _choose(result, scope, look)
-    judged = {side: _at_seeds(rows, look.judge) for side, rows in sides.items()}
+    judged = {side: at_seeds(rows, look.judge) for side, rows in sides.items()}
     required |= {(record_cell(r), s) for rows in sides.values() for r in rows for s in (look.judge or ())}
 
     direction = metric_direction(spec.metric, spec.metric_goal) if spec.spread else spec.goal
     # "worst" is the worst value among the check's ok runs at this look's seeds: for a tune check
     # every value of the tuned key, not only the chosen ones
-    pool = [r for rows in scope.sides.values() for r in _at_seeds(rows, _union(look))] if spec.tune else \
+    pool = [r for rows in scope.sides.values() for r in at_seeds(rows, _union(look))] if spec.tune else \
         [r for rows in judged.values() for r in rows]
     scorer = Scorer(spec, spec.metric, direction, pool)
     result.notes += scorer.notes
-    scored = {side: scorer.score(rows) for side, rows in judged.items()}
-    for side, s in scored.items():
-        result.counts[side] = dict(s.counts)
-        if spec.on_diverged != "exclude" and s.counts["diverged"] and scorer.fill is not None:
-            result.notes.append(f"{side}: {s.counts['diverged']} diverged run(s) scored as {scorer.mode} "
-                                f"({stats.fmt(scorer.fill)})")
-        elif s.counts["diverged"]:
-            result.notes.append(f"{side}: {s.counts['diverged']} diverged run(s) left out")
-        if s.counts["failed"]:
-            result.notes.append(f"{side}: {s.counts['failed']} failed run(s) left out")
-        if s.counts["missing"]:
-            what = "a positive finite" if spec.transform == "log10" else "a finite"
-            result.notes.append(f"{side}: {s.counts['missing']} ok run(s) without {what} {spec.metric} left out")
+    scored = score_groups(result, scorer, judged)
 
     if spec.spread:
         values = (_width_spread if spec.statistic == "width" else _sd_spread)(result, scored)
@@ -537,7 +651,7 @@ def judge_look(scope: Scope, spec: CheckSpec, look: Look, alpha: float) -> tuple
         for side, s in scored.items():
             values[side] = s.values[np.isfinite(s.values)]
             result.run_ids[side] = [str(r.get("run_id")) for r, v in zip(s.rows, s.values) if np.isfinite(v)]
-    _note_pooled(result, judged)
+    note_pooled(result, judged)
 
     c = stats.compare(values["treatment"], values["baseline"], spec.goal, alpha)
     result.comparison = c
@@ -551,8 +665,6 @@ def judge_look(scope: Scope, spec: CheckSpec, look: Look, alpha: float) -> tuple
     result.seeds_needed = stats.seeds_needed(target, c.sd, alpha)
     for side, level in zip(SIDES, (spec.treatment, spec.baseline)):
         if not values[side].size:
-            present = ", ".join(fmt_level(v) for v in levels(scope.rows, spec.factor)) or "none"
-            where = f" where {', '.join(f'{k}={fmt_level(v)}' for k, v in scope.where.items())}" if scope.where else ""
-            result.reason = f"no ok run with {spec.factor}={fmt_level(level)}{where} (levels present: {present})"
+            result.reason = missing_level_reason(scope, spec.factor, level)
             break
     return result, required

@@ -17,13 +17,67 @@ A claim lists its ``clauses`` (the statement's parts) and ``checks``; each check
            factor: optimizer, treatment: momentum, baseline: sgd, tune: optimizer.lr}
 
 See :class:`CheckSpec` for every field of a check and its default.
+
+``treatment`` and ``baseline`` are one level each, or a list of levels that the side pools
+(``treatment: [0.3, 1.0, 3.0]``: every run at any of them); the two sides share no level.
+
+``metric`` is a record metric or a derived one, ``a - b`` / ``a + b`` of two record metrics
+(:mod:`ablate.report.derived`): ``metric: train_eval/acc - test/acc``, the generalisation gap,
+computed per run. Its direction is unknown, so a check that needs one says ``metric_goal``.
+
+Besides the plain, ``tune`` and ``spread`` checks, two kinds compare something else:
+
+**Interaction** (``interaction:``): does the effect of ``factor`` (treatment vs baseline) differ
+between two levels of a second factor? The check's Δ is the difference of the two effects (a
+difference in differences)::
+
+    - name: batch size hurts batch norm more than layer norm
+      metric: val/acc
+      goal: max                 # the effect is claimed larger at interaction.treatment
+      factor: data.batch_size   # the effect: mean at 32 − mean at 4 (treatment − baseline) ...
+      treatment: 32
+      baseline: 4
+      interaction: {factor: norm, treatment: batch, baseline: layer}   # ... at norm=batch vs layer
+
+Δ = (mean[32, batch] − mean[4, batch]) − (mean[32, layer] − mean[4, layer]) for ``goal: max`` (the
+effect is larger at ``interaction.treatment``), its negative for ``goal: min`` (smaller there), from
+the OLS fit of the four cells' seed values on both factors and their interaction term, with HC3
+standard errors (:mod:`ablate.report.interaction`). ``test``, ``margin``, ``where``,
+``transform`` and ``on_diverged`` work as for a plain check; ``tune``/``spread``/``event`` do not
+combine with it. The four cells need at least 2 ok seeds each.
+
+**Event count** (``event:``): is an event more (``goal: max``) or less (``goal: min``) frequent
+among the treatment's runs than among the baseline's? Fisher's exact test, one-sided in the claimed
+direction, on the counts "k of n runs" (:mod:`ablate.report.events`)::
+
+    - name: the largest learning rates fail to train more often
+      event: {diverged: true, above: 2.302585}   # diverged, or train/loss at or above ln(10)
+      metric: train/loss
+      goal: max
+      factor: optimizer.lr
+      treatment: [0.3, 1.0, 3.0]
+      baseline: [0.001, 0.003, 0.01]
+
+``event: diverged`` (short for ``{diverged: true}``): status ``diverged``, or (when the check names a
+``metric``) that metric recorded as NaN/inf. ``above: x`` / ``below: x``: an ok run whose ``metric``
+(after ``transform``) is at or above / at or below ``x``; diverged runs then follow ``on_diverged``
+(left out by default; ``worst``/``chance`` score them first). ``diverged: true`` with a threshold
+counts either. Failed runs, and ok runs without the metric, are left out. An event check takes no
+``margin`` and no test but ``superiority``.
+
+The compound fields (pooled sides, ``interaction``, ``event``) are parsed in
+:mod:`ablate.report.claim_fields`; what the kinds do not combine with is checked here.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from ablate.report import derived
+from ablate.report.claim_fields import (
+    EventSpec, InteractionSpec, level, number, parse_event, parse_interaction, side_errors,
+)
 
 SUPERIORITY, NONINFERIORITY, EQUIVALENCE = "superiority", "noninferiority", "equivalence"
 TESTS = (SUPERIORITY, NONINFERIORITY, EQUIVALENCE)
@@ -35,7 +89,7 @@ REQUIRED = ("metric", "goal", "factor", "treatment", "baseline")
 KNOWN_CHECK_KEYS = (
     "name", "clause", "test", "margin", "metric", "goal", "factor", "treatment", "baseline", "where",
     "transform", "tune", "select_on", "fresh_seeds", "on_diverged", "spread", "statistic", "within",
-    "metric_goal",
+    "metric_goal", "interaction", "event",
 )
 
 _GOAL_ALIASES = {"min": "min", "minimize": "min", "lower": "min", "max": "max", "maximize": "max", "higher": "max"}
@@ -44,9 +98,12 @@ _TRANSFORM_ALIASES = {None: None, "": None, "none": None, "log10": "log10", "log
 
 def metric_direction(metric: str, declared: str | None = None) -> str | None:
     """Which way the *metric itself* is better (not the check's statistic): ``max`` for ``*/acc``,
-    ``min`` for ``*/loss``, else the check's ``metric_goal``; None when unknown."""
+    ``min`` for ``*/loss``, else the check's ``metric_goal``; None when unknown (a derived metric
+    such as ``train_eval/acc - test/acc`` has no direction of its own)."""
     if declared:
         return _GOAL_ALIASES.get(str(declared).lower())
+    if derived.is_derived(metric):
+        return None
     tail = str(metric).rsplit("/", 1)[-1]
     if tail == "acc":
         return "max"
@@ -57,7 +114,7 @@ def metric_direction(metric: str, declared: str | None = None) -> str | None:
 
 def chance_applies(metric: str) -> bool:
     """``on_diverged: chance`` has a value only for accuracies (1/classes) and losses (ln classes)."""
-    return str(metric).rsplit("/", 1)[-1] in ("acc", "loss")
+    return not derived.is_derived(metric) and str(metric).rsplit("/", 1)[-1] in ("acc", "loss")
 
 
 def default_select_on(metric: str) -> str:
@@ -89,12 +146,21 @@ class CheckSpec:
     statistic: str = "sd"
     within: float | None = None
     metric_goal: str | None = None  # spread checks: which way the metric itself is better
+    interaction: InteractionSpec | None = None
+    event: EventSpec | None = None
     problems: tuple[str, ...] = ()  # why the check cannot be judged as written (shown as its reason)
 
     @property
     def kind(self) -> str:
-        """``tune``, ``spread`` or ``plain``: which seeds a look reads (see ablate.report.sequential)."""
-        return "tune" if self.tune else "spread" if self.spread else "plain"
+        """``tune``, ``spread``, ``interaction``, ``events`` or ``plain``: how a look is judged, and
+        which seeds it reads (only ``tune`` differs there, see ablate.report.sequential)."""
+        if self.tune:
+            return "tune"
+        if self.spread:
+            return "spread"
+        if self.interaction:
+            return "interaction"
+        return "events" if self.event else "plain"
 
 
 @dataclass(frozen=True)
@@ -121,21 +187,56 @@ def _as_dict(node: Any) -> dict[str, Any]:
     return {}
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+def _kind_errors(check: Mapping[str, Any]) -> list[str]:
+    """What the new check kinds and derived metrics do not combine with (field first)."""
+    errors: list[str] = []
+    metric = check.get("metric")
+    interaction, event = check.get("interaction") is not None, check.get("event") is not None
+    if metric is not None and (why := derived.problem(str(metric))):
+        errors.append(f"metric={metric!r} is invalid: {why}")
+    if metric is not None and derived.is_derived(str(metric)) and check.get("tune") and not check.get("select_on"):
+        errors.append("select_on is missing: a tune check on a derived metric must name the metric that chooses "
+                      "each side's value (e.g. select_on: val/acc)")
+    inter = check.get("interaction")
+    fixed = {str(k) for k in _as_dict(check.get("where"))}
+    if isinstance(inter, Mapping) and inter.get("factor") is not None and str(inter["factor"]) in fixed:
+        errors.append(f"interaction.factor={inter['factor']!r} is fixed by where; the interaction compares two of "
+                      "its levels, so leave it out of where")
+    for kind, on in (("interaction", interaction), ("event", event)):
+        if not on:
+            continue
+        others = [k for k in ("tune", "spread", "interaction", "event") if k != kind and check.get(k) is not None]
+        if others and not (kind == "event" and others == ["interaction"]):  # said once, under interaction
+            errors.append(f"{kind} cannot be combined with {', '.join(others)}")
+    if event:
+        test = check.get("test")
+        if test is not None and test != SUPERIORITY:
+            errors.append(f"test={test!r} does not apply to an event check; valid values: superiority (Fisher's "
+                          "exact test, one-sided in the claimed direction)")
+        if check.get("margin") is not None:
+            errors.append("margin does not apply to an event check (Fisher's exact test compares counts, with no margin)")
+        spec, _ = parse_event(check.get("event"))
+        if spec and spec.diverged and check.get("on_diverged") is not None:
+            errors.append("on_diverged does not apply: with event.diverged true, a diverged run is the event")
+        if spec and (spec.above is not None or spec.below is not None) and metric is None:
+            errors.append("metric is missing: event.above/below is a threshold on the check's metric")
+    worst = check.get("on_diverged") == "worst" and (interaction or event)
+    if worst and metric is not None and metric_direction(str(metric), check.get("metric_goal")) is None:
+        errors.append(f"on_diverged=worst needs to know which way {metric!r} is better: add metric_goal: min or max")
+    return errors
+
+
+def _required(check: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields a check must give: an event check needs a metric only for a threshold."""
+    return tuple(k for k in REQUIRED if not (k == "metric" and check.get("event") is not None))
 
 
 def parse_check(check: Mapping[str, Any]) -> CheckSpec:
     """A :class:`CheckSpec` from a check's mapping. Never raises: what is wrong lands in
     ``problems`` and the check is then reported inconclusive with that reason."""
-    from ablate.report.values import canonical
-
     check = _as_dict(check)
     problems: list[str] = []
-    missing = [k for k in REQUIRED if check.get(k) is None]
+    missing = [k for k in _required(check) if check.get(k) is None]
     if missing:
         problems.append(f"the check is malformed: missing {', '.join(missing)}")
     goal_text = str(check.get("goal", "")).lower()
@@ -154,33 +255,37 @@ def parse_check(check: Mapping[str, Any]) -> CheckSpec:
     test = str(check.get("test") or SUPERIORITY).lower()
     if test not in TESTS:
         problems.append(f"the check's test is {check.get('test')!r}; valid: {', '.join(TESTS)}")
-    margin = _number(check.get("margin"))
+    margin = number(check.get("margin"))
     if test in (NONINFERIORITY, EQUIVALENCE) and (margin is None or margin < 0):
         problems.append(f"a {test} check needs a margin >= 0 (got {check.get('margin')!r})")
     if margin is not None and margin < 0:
         margin = None
-    metric = str(check.get("metric", ""))
+    metric = str(check.get("metric") or "")
     on_diverged = str(check.get("on_diverged") or ("worst" if tune or spread else "exclude")).lower()
     if on_diverged not in ON_DIVERGED:
         problems.append(f"the check's on_diverged is {check.get('on_diverged')!r}; valid: {', '.join(ON_DIVERGED)}")
     statistic = str(check.get("statistic") or "sd").lower()
     if statistic not in STATISTICS:
         problems.append(f"the check's statistic is {check.get('statistic')!r}; valid: {', '.join(STATISTICS)}")
-    within = _number(check.get("within"))
+    within = number(check.get("within"))
     if statistic == "width" and (within is None or within < 0):
         problems.append("statistic: width needs within: <how close to each seed's best, in the metric's units>")
+    interaction, interaction_errors = parse_interaction(check.get("interaction"), check.get("factor"))
+    event, event_errors = parse_event(check.get("event"))
+    sides = side_errors("", check.get("treatment"), check.get("baseline"))
+    problems += [f"the check's {e}" for e in (*sides, *interaction_errors, *event_errors, *_kind_errors(check))]
     fresh = check.get("fresh_seeds")
     name = check.get("name") or f"{check.get('factor')}: {check.get('treatment')} vs {check.get('baseline')}"
     return CheckSpec(
         name=str(name), metric=metric, goal=goal, factor=str(check.get("factor", "")),
-        treatment=canonical(check.get("treatment")), baseline=canonical(check.get("baseline")),
+        treatment=level(check.get("treatment")), baseline=level(check.get("baseline")),
         clause=str(check["clause"]) if check.get("clause") is not None else None, test=test, margin=margin,
         where=_as_dict(check.get("where")), transform=transform, tune=tune,
         select_on=str(check.get("select_on") or default_select_on(metric)) if tune else None,
         fresh_seeds=None if fresh is None else bool(fresh), on_diverged=on_diverged, spread=spread,
         statistic=statistic, within=within,
         metric_goal=str(check["metric_goal"]) if check.get("metric_goal") else None,
-        problems=tuple(problems),
+        interaction=interaction, event=event, problems=tuple(problems),
     )
 
 
@@ -236,7 +341,7 @@ def claim_errors(claim: Any) -> list[str]:
         if not isinstance(check, Mapping):
             errors.append(f"{where} must be a mapping")
             continue
-        for key in REQUIRED:
+        for key in _required(check):
             if check.get(key) is None:
                 errors.append(f"{where}.{key} is missing")
         unknown = sorted(set(check) - set(KNOWN_CHECK_KEYS))
@@ -268,7 +373,7 @@ def _check_field_errors(where: str, check: Mapping[str, Any]) -> list[str]:
     if test not in TESTS:
         errors.append(f"{where}.test={test!r} is invalid; valid values: {', '.join(TESTS)}")
     margin = check.get("margin")
-    if margin is not None and (_number(margin) is None or margin < 0):
+    if margin is not None and (number(margin) is None or margin < 0):
         errors.append(f"{where}.margin={margin!r} is invalid: it must be a number >= 0 (in the metric's "
                       "units, after transform)")
     elif margin is None and test in (NONINFERIORITY, EQUIVALENCE):
@@ -297,7 +402,7 @@ def _check_field_errors(where: str, check: Mapping[str, Any]) -> list[str]:
         if within is None:
             errors.append(f"{where}.within is missing: statistic: width needs within: <how close to each "
                           "seed's best counts as good, in the metric's units>")
-        elif _number(within) is None or within < 0:
+        elif number(within) is None or within < 0:
             errors.append(f"{where}.within={within!r} is invalid: it must be a number >= 0")
     metric_goal = check.get("metric_goal")
     if metric_goal is not None and metric_goal not in GOALS:
@@ -314,4 +419,7 @@ def _check_field_errors(where: str, check: Mapping[str, Any]) -> list[str]:
                       "value are not the seeds that judge it)")
     if check.get("select_on") is not None and not check.get("tune"):
         errors.append(f"{where}.select_on applies to tune checks only")
-    return errors
+    relative = [*side_errors("", check.get("treatment"), check.get("baseline")),
+                *parse_interaction(check.get("interaction"), check.get("factor"))[1],
+                *parse_event(check.get("event"))[1], *_kind_errors(check)]
+    return errors + [f"{where}.{e}" for e in relative]

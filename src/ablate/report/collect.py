@@ -70,7 +70,7 @@ def status_text(records: Iterable[dict[str, Any]], always: Sequence[str] = ("ok"
 
 
 def claim_keys(claim: dict[str, Any]) -> list[str]:
-    """Every dotted key a claim mentions (factors, where-filters, tuning keys, plot axis)."""
+    """Every dotted key a claim mentions (factors, interaction factors, where-filters, tuning keys, plot axis)."""
     keys: list[str] = []
     plot = claim.get("plot") or {}
     if isinstance(plot, dict) and plot.get("x"):
@@ -81,6 +81,9 @@ def claim_keys(claim: dict[str, Any]) -> list[str]:
         for field in ("factor", "tune", "spread"):
             if check.get(field):
                 keys.append(str(check[field]))
+        interaction = check.get("interaction")
+        if isinstance(interaction, dict) and interaction.get("factor"):
+            keys.append(str(interaction["factor"]))
         keys.extend(str(k) for k in (check.get("where") or {}))
     return list(dict.fromkeys(keys))
 

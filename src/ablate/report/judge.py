@@ -21,11 +21,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ablate.report import stats
-from ablate.report.checks import CheckResult, LookResult, judge_look, scope_of
+from ablate.report import events, interaction, stats
+from ablate.report.checks import CheckResult, judge_look, scope_of
 from ablate.report.claims import CheckSpec, ClaimSpec, Clause, parse_claim
 from ablate.report.sequential import METHOD, SeedPlan, fresh_seeds, look_alpha, looks, plan_of
 from ablate.report.values import record_cell
+
+
+_JUDGES = {"interaction": interaction.judge_look, "events": events.judge_look}  # others: checks.judge_look
 
 
 @dataclass
@@ -105,19 +108,17 @@ class _Replay:
 def _look(state: _Replay, k: int, present: set) -> bool:
     """Judge look ``k`` of ``state``; True when every run it reads has a record. A look with runs
     missing decides nothing and ends the check's replay (its missing runs become ``need``)."""
-    current, required = judge_look(state.scope, state.spec, state.looks[k], state.alpha)
+    current, required = _JUDGES.get(state.spec.kind, judge_look)(state.scope, state.spec, state.looks[k], state.alpha)
     missing = {pair for pair in required if pair not in present}
     if missing and state.result is not None:  # a later look not run (yet): keep the last one
         state.result.need, state.done = missing, True
         return False
     state.result, current.need = current, missing
-    state.history.append(LookResult(k, {s: current.n(s) for s in ("treatment", "baseline")}, state.alpha,
-                                    current.verdict, current.comparison.diff_low if current.comparison else math.nan,
-                                    current.comparison.diff_high if current.comparison else math.nan, not missing))
+    state.history.append(current.look_result(k, state.alpha, not missing))
     if missing:
         if current.verdict != stats.INCONCLUSIVE:
             current.notes.append(f"look {k} lacks {len(missing)} run(s): it decides nothing yet "
-                                 f"(its interval said {current.verdict_label})")
+                                 f"(it said {current.verdict_label})")
         current.verdict, current.candidate = stats.INCONCLUSIVE, False
         current.reason = f"look {k} is incomplete: {len(missing)} of its runs have no record yet"
         state.done = True
@@ -176,7 +177,7 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
             result.p_holm = adj
         if result.candidate and result.verdict == stats.INCONCLUSIVE:
             result.candidate = False
-            result.reason += (f"; the interval excludes the claim at α={result.alpha:.3g}, but after Holm's "
+            result.reason += (f"; {result.CONTRADICTS} at α={result.alpha:.3g}, but after Holm's "
                               f"correction over {len(states)} checks p={stats.fmt(adj, 2)} ≥ {alpha:g}")
         result.fresh, result.history, result.looks_planned, result.alpha_total = \
             state.fresh, state.history, len(state.looks), alpha
@@ -188,18 +189,9 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
 
 def _null_reason(check: CheckResult, budget: str) -> None:
     """An inconclusive check is a null at this budget, never evidence against the claim: say so."""
-    if check.verdict != stats.INCONCLUSIVE or check.comparison is None or not check.comparison.defined:
-        return
-    n = {s: check.n(s) for s in ("treatment", "baseline")}
-    seeds = f"{n['treatment']} seeds" if n["treatment"] == n["baseline"] else f"{n['treatment']} vs {n['baseline']} seeds"
-    at = f"at {budget.split(', ')[0]} " if budget else ""
-    epochs = [p for p in budget.split(", ")[1:]]
-    detail = ", ".join([seeds, *epochs])
-    text = f"not shown {at}({detail}; detectable effect ≥ {stats.fmt(check.detectable, 2)})"
-    if check.seeds_needed:
-        what = f"the margin {stats.fmt(check.margin)}" if check.margin else f"the observed |Δ|={stats.fmt(abs(check.comparison.diff), 2)}"
-        text += f"; {what} would need about {check.seeds_needed} seeds per side"
-    check.reason = f"{check.reason}; {text}" if check.reason else text
+    text = check.null_text(budget)
+    if text:
+        check.reason = f"{check.reason}; {text}" if check.reason else text
 
 
 def _clauses(spec: ClaimSpec, checks: Sequence[CheckResult]) -> list[ClauseResult]:

@@ -132,7 +132,8 @@ def fresh_seeds(plan: SeedPlan, requested: bool | None) -> tuple[bool, str | Non
 
 
 def looks(plan: SeedPlan, kind: str, fresh: bool) -> list[Look]:
-    """Every planned look of a check of ``kind`` (plain, spread, tune) under ``plan``."""
+    """Every planned look of a check of ``kind`` under ``plan``: ``tune`` as above; every other kind
+    (plain, spread, interaction, events) reads the first n_k seeds of each cell it compares."""
     if plan.seeds is None:
         return [Look(0, None, None)]
     cap = plan.max_seeds if plan.sequential else plan.seeds

@@ -232,7 +232,6 @@ def bound(test: str, margin: float | None) -> float:
 def decide(c: Comparison, test: str = SUPERIORITY, margin: float | None = None) -> Decision:
     """The decision of the interval ``[c.diff_low, c.diff_high]`` (at ``c.alpha``) for ``test``."""
     nan = float("nan")
-    a = c.alpha
     nt, nb = c.treatment.n, c.baseline.n
     if nt < 2 or nb < 2:
         short = [f"{side} has n={n}" for side, n in (("treatment", nt), ("baseline", nb)) if n < 2]
@@ -241,6 +240,15 @@ def decide(c: Comparison, test: str = SUPERIORITY, margin: float | None = None) 
     if not c.defined:
         return Decision(INCONCLUSIVE, "no seed-to-seed variation on either side, so the interval is undefined",
                         nan, nan)
+    return decide_interval(c, test, margin)
+
+
+def decide_interval(c: Any, test: str = SUPERIORITY, margin: float | None = None) -> Decision:
+    """The decision of a defined estimate's interval for ``test``: ``c`` is a :class:`Comparison`
+    or any estimate with the same interval and tests (``diff``, ``diff_low``, ``diff_high``,
+    ``alpha``, ``p`` against 0, ``p_at(value)``, ``p_inside(margin)``), e.g. the interaction's."""
+    a = c.alpha
+    nan = float("nan")
     lo, hi, d = c.diff_low, c.diff_high, c.diff
     ci = f"the {ci_label(a)} interval of Δ is [{fmt(lo)}, {fmt(hi)}]"
     if test == EQUIVALENCE:

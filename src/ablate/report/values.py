@@ -1,7 +1,9 @@
 """Reading a dotted key from a run record, and comparing factor levels robustly.
 
 Override values arrive as command-line text (``"true"``, ``"8"``) while the resolved config holds
-typed values (``True``, ``8``); both must name the same level of a factor.
+typed values (``True``, ``8``); both must name the same level of a factor. A check's side may pool
+several levels (``treatment: [0.3, 1, 3]``): such a side is a tuple of levels, and a record is on it
+when its value is any of them. Metrics may be derived (``a - b``, :mod:`ablate.report.derived`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import math
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+
+from ablate.report import derived
 
 _MISSING = object()
 
@@ -81,6 +85,8 @@ def sort_key(value: Any) -> tuple:
 
 def fmt_level(value: Any) -> str:
     """How a level prints: ``true``, ``8``, ``0.001``, ``adam`` (config spelling, not Python's)."""
+    if isinstance(value, (tuple, list)):
+        return "{" + ", ".join(fmt_level(v) for v in value) + "}"
     value = canonical(value)
     if value is None:
         return "null"
@@ -138,12 +144,29 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def metric_value(record: dict[str, Any], metric: str) -> float:
-    """A final metric as a float; NaN when absent or not finite (JSON null)."""
+def _stored_value(record: dict[str, Any], metric: str) -> float:
     value = (record.get("metrics") or {}).get(metric)
     if not _is_number(value):
         return float("nan")
     return float(value)
+
+
+def metric_value(record: dict[str, Any], metric: str) -> float:
+    """A final metric as a float; NaN when absent or not finite (JSON null). A derived metric
+    ``a - b`` (or ``a + b``) is computed from the record's two metrics, NaN if either is NaN."""
+    metrics = record.get("metrics") or {}
+    parsed = None if metric in metrics else derived.parse(metric)
+    if parsed is None:
+        return _stored_value(record, metric)
+    left, op, right = parsed
+    return derived.combine(_stored_value(record, left), op, _stored_value(record, right))
+
+
+def metric_recorded(record: dict[str, Any], metric: str) -> bool:
+    """Whether the run wrote ``metric`` (every operand of a derived one), finite or not: a
+    recorded NaN/inf (JSON null) is a value that diverged, an absent key is no value at all."""
+    metrics = record.get("metrics") or {}
+    return metric in metrics or all(m in metrics for m in derived.operands(metric))
 
 
 def levels(records: Iterable[dict[str, Any]], key: str) -> list[Any]:
@@ -156,9 +179,16 @@ def levels(records: Iterable[dict[str, Any]], key: str) -> list[Any]:
     return sorted(found, key=sort_key)
 
 
+def at_level(value: Any, level: Any) -> bool:
+    """Whether ``value`` is ``level``, or one of the levels of a pooled side (a tuple or list)."""
+    if isinstance(level, (tuple, list)):
+        return any(same_level(value, one) for one in level)
+    return same_level(value, level)
+
+
 def matching(records: Iterable[dict[str, Any]], key: str, level: Any) -> list[dict[str, Any]]:
-    """The records whose ``key`` is at ``level``."""
-    return [r for r in records if same_level(get_value(r, key), level)]
+    """The records whose ``key`` is at ``level`` (any of them, for a tuple of levels)."""
+    return [r for r in records if at_level(get_value(r, key), level)]
 
 
 def is_numeric_key(records: Sequence[dict[str, Any]], key: str) -> bool:
