@@ -92,6 +92,20 @@ def test_tune_picks_each_sides_best_learning_rate():
     assert "the same seeds choose and judge, which is optimistic for both sides" in check.seeds_line()
 
 
+def test_tune_chooses_each_value_in_the_direction_of_select_on_not_of_the_checks_goal():
+    """A speed check (loss AUC, lower is better) at each side's best rate on validation accuracy
+    (higher is better): the rate chosen is the one with the highest accuracy."""
+    records = []
+    for lr, acc, auc in ((0.01, 0.9, 1.5), (0.1, 0.5, 0.5)):       # the accurate rate is the slower one
+        for seed in range(3):
+            for arm in ("a", "b"):
+                records.append(make_record(f"{arm}-{lr}-{seed}", {"arm": arm, "optimizer.lr": lr}, seed,
+                                           {"val/acc": acc + 0.01 * seed, "train/loss_auc": auc + 0.01 * seed}))
+    check = judge_check(records, {"metric": "train/loss_auc", "select_on": "val/acc", "goal": "min",
+                                  "factor": "arm", "treatment": "a", "baseline": "b", "tune": "optimizer.lr"})
+    assert check.tuned == {"treatment": 0.01, "baseline": 0.01}
+
+
 def test_tune_chooses_on_select_on_and_judges_on_fresh_seeds():
     """budget seeds 3, max_seeds 8: seeds 0-2 choose on val/acc, seeds 3-5 at the chosen value judge
     on test/acc. val/acc picks adam's lr 0.01 although test/acc would prefer 0.001."""

@@ -133,7 +133,9 @@ def test_every_experiment_claim_is_valid(path):
     spec = yaml.safe_load(path.read_text())
     assert claim_errors(spec["claim"]) == []
     assert spec["claim"]["clauses"] and spec["claim"]["scope"]
-    assert "seed" not in spec["hydra"]["sweeper"]["params"], "the sweeper adds the seeds"
+    sweeper = spec["hydra"]["sweeper"]
+    for grid in [sweeper.get("params") or {}, *(sweeper.get("grids") or [])]:
+        assert "seed" not in grid and "seeds" not in grid, "the sweeper adds the seeds"
 
 
 def test_the_schema_imports_no_statistics_library():

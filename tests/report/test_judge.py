@@ -10,7 +10,7 @@ import pytest
 import yaml
 from statsmodels.stats.multitest import multipletests
 
-from ablate.report import build_report, collect, stats
+from ablate.report import build_report, collect, derived, stats
 from ablate.report.judge import judge_check, judge_claim
 from tests.report.records import NOISE, history, make_record, toy_claim, two_level_records, write_sweep
 from tests.support import REPO
@@ -172,27 +172,40 @@ def test_clauses_and_the_claim_verdict():
     assert against.clauses[0].verdict == stats.NOT_SUPPORTED and against.verdict == stats.NOT_SUPPORTED
 
 
+GROUPS = {p.name for p in (REPO / "conf").iterdir() if p.is_dir()}   # config groups: norm, optimizer, ...
+
+
+def _grid(sweeper: dict) -> list[dict[str, str]]:
+    """The cells of an experiment's sweep, as the ablate sweeper expands params and grids."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from hydra_plugins.ablate_sweeper.ablate_sweeper import job_dict, union
+
+    params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    sweeps = [[*params, *(f"{k}={v}" for k, v in g.items())] for g in sweeper.get("grids") or [{}]]
+    return [job_dict(job) for job in union(sweeps, OverridesParser.create())]
+
+
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml")))
 def test_every_experiment_claim_can_be_judged(experiment, tmp_path):
     """The claims the experiment configs declare use only what the report understands: build the
     experiment's sweep grid with made-up metrics and check every check is evaluated."""
     conf = yaml.safe_load((REPO / "conf" / "experiment" / f"{experiment}.yaml").read_text())
     claim = conf["claim"]
-    params = {k: [v.strip() for v in str(vals).split("#")[0].split(",")]
-              for k, vals in conf["hydra"]["sweeper"]["params"].items()}
-    groups = {k for k in params if "." not in k}  # config groups: activation, norm, optimizer
+    labels = {k: str(v) for k, v in conf.items() if k not in ("experiment", "defaults") and isinstance(v, (str, int, float))}
+    cells = [{**labels, **cell} for cell in _grid(conf["hydra"]["sweeper"])]   # top-level labels (arm: grid)
+    metrics_named = sorted({m for c in claim["checks"] for key in ("metric", "select_on") if c.get(key)
+                            for m in derived.operands(c[key])} | {"train/loss", "val/acc", "test/acc"})
     rng = np.random.default_rng(0)
     records = []
-    for combo in itertools.product(*params.values()):
+    for i, cell in enumerate(cells):
         for seed in range(3):
-            factors = {k: collect.canonical(v) for k, v in zip(params, combo) if k not in groups}
-            metrics = {m: float(rng.uniform(0.1, 1.0)) for m in
-                       ("train/loss", "val/acc", "test/acc", "val/loss", "grad/first_layer", "grad/first_last_ratio")}
-            run_id = "-".join([experiment, *combo, str(seed)]).replace(".", "p")
-            r = make_record(run_id, factors, seed, metrics, claim=claim, experiment=experiment,
+            factors = {k: collect.canonical(v) for k, v in cell.items() if "." in k or k not in GROUPS}
+            metrics = {m: float(rng.uniform(0.1, 1.0)) for m in metrics_named}
+            r = make_record(f"{experiment}-{i}-{seed}", factors, seed, metrics, claim=claim, experiment=experiment,
                             history=history(metrics["train/loss"]), choices={})
-            for k, v in zip(params, combo):
-                if k in groups:
+            for k, v in cell.items():
+                if k in GROUPS:
                     r["config"][k] = {"_target_": f"x.{v}"}
                     r["choices"][k] = v
                     r["overrides"][k] = v
@@ -202,7 +215,7 @@ def test_every_experiment_claim_can_be_judged(experiment, tmp_path):
     assert [c.clause.name for c in result.clauses] == [c["name"] for c in claim["clauses"]]
     for check in result.checks:
         assert not check.spec.problems, check.reason
-        assert check.comparison.treatment.n >= 2 and check.comparison.baseline.n >= 2, check.line()
+        assert check.n("treatment") >= 2 and check.n("baseline") >= 2, check.line()
     root = write_sweep(tmp_path / experiment, records)
     text = build_report(root).read_text()
     assert f"## Claim: {claim['name']}" in text
