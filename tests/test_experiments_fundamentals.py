@@ -1,0 +1,67 @@
+"""The fundamentals experiments (claims 5-10 of CLAIMS.md) end to end at budget=smoke: each one's sweep
+runs (a subprocess: an experiment is a Hydra multirun), and its report states every clause (with a
+verdict or "not tested"), every check, the scope, and the figure that shows the effect."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ablate.results import load_sweep
+
+from tests.support import PYTHON, REPO
+
+VERDICTS = ("**supported**", "**not supported**", "**inconclusive**", "**no effect", "**not tested**")
+
+
+def _spec(name: str) -> dict:
+    return yaml.safe_load((REPO / "conf" / "experiment" / f"{name}.yaml").read_text())
+
+
+def _smoke(name: str, tmp_path: Path, *extra: str) -> tuple[Path, str, list[dict]]:
+    """Run the experiment at budget=smoke; check what every report must have; return the sweep folder,
+    report.md and the records."""
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([PYTHON, "-m", "ablate", f"+experiment={name}", "budget=smoke", "threads=1",
+                           f"hydra.sweep.dir={sweep}", *extra], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = (sweep / "report.md").read_text()
+    claim = _spec(name)["claim"]
+    records = load_sweep(sweep)
+    assert records and all(r["experiment"] == name for r in records)
+    assert "**Clauses**" in report and "**Scope**" in report
+    for clause in claim["clauses"]:
+        line = next((ln for ln in report.splitlines() if f"(`{clause['name']}`)" in ln), None)
+        assert line is not None, f"clause {clause['name']} is missing from the report"
+        assert any(v in line for v in VERDICTS), line
+        if clause.get("not_tested"):
+            assert "**not tested**" in line
+    for key, text in claim["scope"].items():
+        assert f"- {key}: {text}" in report, f"scope {key} is missing"
+    table = [ln for ln in report.splitlines() if ln.startswith("| ") and ln[2:3].isdigit()]
+    assert len(table) == len(claim["checks"])
+    for check, row in zip(claim["checks"], table):
+        assert check["name"] in row and any(v in row for v in VERDICTS), row
+    assert "data:image/png;base64," in (sweep / "report.html").read_text()
+    return sweep, report, records
+
+
+def _figure(sweep: Path, report: str, name: str) -> None:
+    """The figure that shows the effect exists and the report shows it."""
+    assert (sweep / "figures" / name).is_file(), sorted(p.name for p in (sweep / "figures").iterdir())
+    assert f"figures/{name}" in report
+
+
+@pytest.mark.slow
+def test_linear_collapse_smoke(tmp_path):
+    sweep, report, records = _smoke("linear_collapse", tmp_path)
+    cells = {(r["overrides"]["activation"], r["overrides"]["model.depth"]) for r in records}
+    assert cells == {("identity", "1"), ("identity", "2"), ("identity", "8"), ("relu", "2"), ("relu", "8")}
+    assert all("train_eval/acc" in r["metrics"] for r in records if r["status"] == "ok")
+    _figure(sweep, report, "linear_collapse_test_acc_vs_model_depth.png")
