@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from hydra_plugins.ablate_sweeper.ablate_sweeper import batches, expand, job_dict, look_jobs, seed_swept
+from hydra_plugins.ablate_sweeper.ablate_sweeper import batches, expand, job_dict, look_jobs, seed_swept, union
 from tests.support import PYTHON
 
 
@@ -55,6 +55,20 @@ def test_cells_that_differ_only_in_the_learning_rate_share_a_job_when_their_seed
                     ["opt=sgd", "optimizer.lr=0.1", "seeds=[0,1]"],
                     ["opt=adam", "optimizer.lr=0.1", "seed=3"],          # other seeds: a job of its own
                     ["opt=rnn", "optimizer.lr=0.1", "seed=0"], ["opt=rnn", "optimizer.lr=0.1", "seed=1"]]
+
+
+def test_a_union_of_grids_runs_each_grid_in_order_and_a_shared_job_once():
+    parser = OverridesParser.create()
+    base, cli = ["norm=none,batch"], ["seed=0"]
+    jobs = union([[*base, "data.batch_size=2", "optimizer.lr=0.001,0.002", *cli],
+                  [*base, "data.batch_size=32", "optimizer.lr=0.016,0.032", *cli],
+                  [*base, "data.batch_size=2", "optimizer.lr=0.002", *cli]], parser)   # all seen before
+    assert jobs == [[f"norm={n}", f"data.batch_size={b}", f"optimizer.lr={lr}", "seed=0"]
+                    for b, lrs in ((2, ("0.001", "0.002")), (32, ("0.016", "0.032"))) for n in ("none", "batch")
+                    for lr in lrs]
+    plain = [["seed=0,1", "model.depth=2,4"]]                      # no grids: the basic sweeper's product
+    assert union(plain, parser) == expand(parser.parse_overrides(plain[0]))
+    assert len(union(plain, parser)) == 4
 
 
 def _sweep(tmp_path: Path, *args: str, name: str = "sweep") -> tuple[subprocess.CompletedProcess, Path]:

@@ -2,7 +2,8 @@
 
 Without a claim, or with ``seed`` swept by hand, it is Hydra's basic sweeper: the grid product of
 ``hydra.sweeper.params`` and the command line's sweep overrides (the command line wins), the same
-job order, the same job folders, ``max_batch_size`` jobs per launch. Every job is composed and
+job order, the same job folders, ``max_batch_size`` jobs per launch. ``hydra.sweeper.grids`` (a
+list of params) makes the sweep a union of grids, e.g. each optimizer on its own learning rates. Every job is composed and
 checked (:func:`ablate.validate.validate`) before the first one is launched.
 
 With a claim (``+experiment=...``) and ``seed`` not swept, it adds the seeds itself, in looks:
@@ -55,6 +56,10 @@ class AblateSweeperConf:
     _target_: str = "hydra_plugins.ablate_sweeper.ablate_sweeper.AblateSweeper"
     max_batch_size: Optional[int] = None
     params: Optional[Dict[str, str]] = None
+    # A union of grids: each entry's params are added to `params` (and the command line) and swept;
+    # the jobs of every entry run, in order, each once. For grids that differ by part, e.g. each
+    # optimizer on its own learning-rate grid: [{optimizer: sgd, optimizer.lr: "0.1,1"}, {optimizer: adam, ...}]
+    grids: Optional[List[Dict[str, str]]] = None
     # Another sweeper's config (with its _target_) to run instead of this one. A config appended
     # with +search=... cannot override the primary config's hydra/sweeper choice, so
     # conf/search/lr.yaml composes Optuna's sweeper here: `/hydra/sweeper@hydra.sweeper.delegate: optuna`.
@@ -84,6 +89,20 @@ def expand(overrides: Sequence[Override]) -> list[list[str]]:
         else:
             final[key] = [f"{key}={override.get_value_element_as_str()}"]
     return [list(job) for job in itertools.product(*final.values())]
+
+
+def union(sweeps: Sequence[Sequence[str]], parser: OverridesParser) -> list[list[str]]:
+    """The jobs of several grids (``hydra.sweeper.grids``), in order, a job that two grids share once."""
+    from ablate.report.values import canonical
+
+    jobs, seen = [], set()
+    for lines in sweeps:
+        for job in expand(parser.parse_overrides(list(lines))):
+            key = tuple(sorted((k, repr(canonical(v))) for k, v in job_dict(job).items()))
+            if key not in seen:
+                seen.add(key)
+                jobs.append(job)
+    return jobs
 
 
 def job_dict(job: Sequence[str]) -> dict[str, str | None]:
@@ -163,10 +182,11 @@ def batches(jobs: Sequence[Sequence[str]], size: int | None) -> list[list[list[s
 
 class AblateSweeper(Sweeper):
     def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
-                 delegate: Optional[DictConfig] = None) -> None:
+                 grids: Optional[List[Dict[str, str]]] = None, delegate: Optional[DictConfig] = None) -> None:
         super().__init__()
         self.max_batch_size = max_batch_size
         self.params = dict(params or {})
+        self.grids = [dict(g) for g in grids or []]
         self.delegate_config = delegate
         self.delegate: Optional[Sweeper] = None
         self.hydra_context: Optional[HydraContext] = None
@@ -219,8 +239,7 @@ class AblateSweeper(Sweeper):
             return self.delegate.sweep(arguments)
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
-        grid = expand(overrides)
+        grid = union([[*self._lines(self.params), *self._lines(g), *arguments] for g in self.grids or [{}]], parser)
         first = self.compose(grid[0])
         if first.get("claim") is None or seed_swept(grid):
             self.check(grid)
@@ -228,6 +247,10 @@ class AblateSweeper(Sweeper):
             self.launch(grid)
             return self.returns
         return self._sequential(grid, first)
+
+    @staticmethod
+    def _lines(params: Dict[str, Any]) -> list[str]:
+        return [f"{k}={v}" for k, v in params.items()]
 
     def _start(self) -> Path:
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -259,7 +282,15 @@ class AblateSweeper(Sweeper):
         seeds, max_seeds = _budget_seeds(first)
         keys = [cell_key(job_dict(cell)) for cell in grid]
         index = {key: i for i, key in enumerate(keys)}
-        packing = [self.packing(cell) for cell in grid]
+        tic = time.perf_counter()
+        decided: dict = {}        # the learning rate does not change how a cell packs: one compose per rest
+        packing = []
+        for cell in grid:
+            rest = tuple(o for o in cell if o.partition("=")[0].lstrip("+") != LR_KEY)
+            if rest not in decided:
+                decided[rest] = self.packing(cell)
+            packing.append(decided[rest])
+        log.debug("packing of %d cells decided in %.2f s", len(grid), time.perf_counter() - tic)
         wanted = [(i, seed) for i in range(len(grid)) for seed in range(seeds)]
         self.check(self._jobs(grid, packing, wanted))
         claim = OmegaConf.to_container(first.claim, resolve=True)
