@@ -65,3 +65,14 @@ def test_linear_collapse_smoke(tmp_path):
     assert cells == {("identity", "1"), ("identity", "2"), ("identity", "8"), ("relu", "2"), ("relu", "8")}
     assert all("train_eval/acc" in r["metrics"] for r in records if r["status"] == "ok")
     _figure(sweep, report, "linear_collapse_test_acc_vs_model_depth.png")
+
+
+@pytest.mark.slow
+def test_sigmoid_vs_tanh_smoke(tmp_path):
+    sweep, report, records = _smoke("sigmoid_vs_tanh", tmp_path)
+    cells = {(r["overrides"]["activation"], r["overrides"]["init"], r["overrides"]["model.depth"]) for r in records}
+    assert len(cells) == 8
+    assert all("train/loss_auc" in r["metrics"] for r in records if r["status"] == "ok")
+    assert all(r["config"]["optimizer"]["momentum"] == 0.9 for r in records)
+    assert "**not tested** Being zero-centred is why" in report
+    _figure(sweep, report, "sigmoid_vs_tanh_train_loss_auc_vs_model_depth.png")
