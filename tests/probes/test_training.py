@@ -73,6 +73,16 @@ def test_time_gradient_profiles_every_step_at_init_and_at_the_end(compose_cfg, t
     assert record["metrics"]["grad/time_first_last_init"] == pytest.approx(first / last)
 
 
+def test_time_gradient_of_a_vanished_gradient_is_tiny_not_zero(compose_cfg, tmp_path):
+    # a plain RNN over 100 steps: step 0's gradient is ~1e-20 of the last step's; its float32 squares
+    # underflow, so the norm is taken in float64
+    record = _run(compose_cfg, tmp_path, ["model=rnn", "model.cell=rnn", "model.width=16", "data=recall",
+                                          "data.source.length=100", *_probe("t", "TimeGradient")])
+    ratio = record["metrics"]["grad/time_first_last_init"]
+    assert 0 < ratio < 1e-8
+    assert min(record["probes"]["time_grad"]["init"]) > 0
+
+
 def test_activation_scale_shrinks_through_a_deep_relu_stack_under_the_default_init(compose_cfg, tmp_path):
     ratios = {}
     for init in ("default", "kaiming"):

@@ -5,10 +5,10 @@ run (K seeds stacked into one model) the values of ``epoch_metrics``/``final_met
 (one per member) and ``summary`` is asked once per member."""
 
 from ablate.probes.gradients import GradFlow, UnitStats, UpdateRatio
-from ablate.probes.history import History, Throughput
+from ablate.probes.history import History, Speed, Throughput
 from ablate.probes.training import (
     ActivationScale, BatchStatsAccuracy, Convergence, EarlySpike, EvalTrainAccuracy, ShiftedAccuracy, TimeGradient,
 )
 
 __all__ = ["ActivationScale", "BatchStatsAccuracy", "Convergence", "EarlySpike", "EvalTrainAccuracy", "GradFlow",
-           "History", "ShiftedAccuracy", "Throughput", "TimeGradient", "UnitStats", "UpdateRatio"]
+           "History", "ShiftedAccuracy", "Speed", "Throughput", "TimeGradient", "UnitStats", "UpdateRatio"]

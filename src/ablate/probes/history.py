@@ -98,3 +98,32 @@ class Throughput(L.Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.samples, self.seconds = state_dict["samples"], state_dict["seconds"]
         self.epoch_seconds = list(state_dict.get("epoch_seconds", []))
+
+
+class Speed(Throughput):
+    """:class:`Throughput` as metrics a check can compare (a probe, off unless configured): when training
+    ends, ``speed/samples_per_s`` (one member's training samples per second of training, validation
+    excluded: the record's ``samples_per_s``), ``speed/epoch_s`` (training seconds per epoch) and
+    ``speed/step_ms`` (training milliseconds per optimizer step). A vectorized job's members share its
+    time, so each gets the job's values. Wall-clock numbers: they depend on the hardware and its load."""
+
+    batch_groups_ok = True      # counts the rows of a group of batches (steps_per_call) as well
+
+    def __init__(self):
+        super().__init__()
+        self.members, self.steps = 1, 0
+
+    def on_fit_start(self, trainer, pl_module):
+        self.members = int(getattr(pl_module, "members", 1) or 1)
+
+    def on_train_end(self, trainer, pl_module):
+        self.steps = int(trainer.global_step)
+
+    def final_metrics(self) -> dict:
+        if self.seconds <= 0 or not self.epoch_seconds:
+            return {}
+        out = {"speed/samples_per_s": self.samples / self.members / self.seconds,
+               "speed/epoch_s": self.seconds / len(self.epoch_seconds)}
+        if self.steps:
+            out["speed/step_ms"] = 1000.0 * self.seconds / self.steps
+        return out

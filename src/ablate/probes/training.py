@@ -243,7 +243,9 @@ class TimeGradient(L.Callback):
                 inputs = x.detach().clone().requires_grad_(True)
                 logits = forward(inputs)
                 (grad,) = torch.autograd.grad(F.cross_entropy(logits, y), inputs)
-                # (N, C, L) signals / sequences: steps on the last axis
+                # (N, C, L) signals / sequences: steps on the last axis. The norm in float64: the
+                # squares of a vanished gradient (~1e-25 at step 0 of a 100-step RNN) underflow float32
+                grad = grad.double()
                 profiles.append(grad.transpose(0, -1).reshape(grad.shape[-1], -1).norm(dim=1).tolist())
         return profiles
 
