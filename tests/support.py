@@ -28,3 +28,19 @@ def group(name: str, choice: str) -> "DictConfig":  # noqa: F821
 def choices(name: str) -> tuple[str, ...]:
     """The shipped choices of a config group (``choices("scheduler")``: none, step, cosine, ...)."""
     return tuple(sorted(p.stem for p in (REPO / "conf" / name).glob("*.yaml")))
+
+
+def experiment_cells(spec: dict) -> list[dict[str, str]]:
+    """The cells of an experiment config (its parsed YAML), as the ablate sweeper expands them:
+    ``hydra.sweeper.params`` x each of ``hydra.sweeper.grids``, with the experiment's top-level
+    labels (``arm: grid``) filled in where a cell does not set them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from hydra_plugins.ablate_sweeper.ablate_sweeper import job_dict, union
+
+    sweeper = spec["hydra"]["sweeper"]
+    params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    sweeps = [[*params, *(f"{k}={v}" for k, v in g.items())] for g in sweeper.get("grids") or [{}]]
+    labels = {k: str(v) for k, v in spec.items()
+              if k not in ("experiment", "defaults") and isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+    return [{**labels, **job_dict(job)} for job in union(sweeps, OverridesParser.create())]

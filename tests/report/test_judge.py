@@ -13,7 +13,7 @@ from statsmodels.stats.multitest import multipletests
 from ablate.report import build_report, collect, derived, stats
 from ablate.report.judge import judge_check, judge_claim
 from tests.report.records import NOISE, history, make_record, toy_claim, two_level_records, write_sweep
-from tests.support import REPO
+from tests.support import REPO, experiment_cells
 
 
 def test_large_effect_in_claimed_direction_is_supported():
@@ -175,25 +175,13 @@ def test_clauses_and_the_claim_verdict():
 GROUPS = {p.name for p in (REPO / "conf").iterdir() if p.is_dir()}   # config groups: norm, optimizer, ...
 
 
-def _grid(sweeper: dict) -> list[dict[str, str]]:
-    """The cells of an experiment's sweep, as the ablate sweeper expands params and grids."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from hydra_plugins.ablate_sweeper.ablate_sweeper import job_dict, union
-
-    params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
-    sweeps = [[*params, *(f"{k}={v}" for k, v in g.items())] for g in sweeper.get("grids") or [{}]]
-    return [job_dict(job) for job in union(sweeps, OverridesParser.create())]
-
-
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml")))
 def test_every_experiment_claim_can_be_judged(experiment, tmp_path):
     """The claims the experiment configs declare use only what the report understands: build the
     experiment's sweep grid with made-up metrics and check every check is evaluated."""
     conf = yaml.safe_load((REPO / "conf" / "experiment" / f"{experiment}.yaml").read_text())
     claim = conf["claim"]
-    labels = {k: str(v) for k, v in conf.items() if k not in ("experiment", "defaults") and isinstance(v, (str, int, float))}
-    cells = [{**labels, **cell} for cell in _grid(conf["hydra"]["sweeper"])]   # top-level labels (arm: grid)
+    cells = experiment_cells(conf)
     metrics_named = sorted({m for c in claim["checks"] for key in ("metric", "select_on") if c.get(key)
                             for m in derived.operands(c[key])} | {"train/loss", "val/acc", "test/acc"})
     rng = np.random.default_rng(0)
