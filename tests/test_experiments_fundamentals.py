@@ -76,3 +76,16 @@ def test_sigmoid_vs_tanh_smoke(tmp_path):
     assert all(r["config"]["optimizer"]["momentum"] == 0.9 for r in records)
     assert "**not tested** Being zero-centred is why" in report
     _figure(sweep, report, "sigmoid_vs_tanh_train_loss_auc_vs_model_depth.png")
+
+
+@pytest.mark.slow
+def test_loss_choice_smoke(tmp_path):
+    sweep, report, records = _smoke("loss_choice", tmp_path)
+    arms = {(r["overrides"]["data"], r["overrides"]["optimizer"], r["overrides"]["arm"]) for r in records}
+    assert len(arms) == 12
+    targets = {(r["overrides"]["arm"], r["config"]["loss"]["_target_"], r["config"]["loss"].get("softmax"))
+               for r in records}
+    assert targets == {("ce", "torch.nn.CrossEntropyLoss", None), ("mse_softmax", "ablate.nn.losses.OneHotMSE", True),
+                       ("mse_logits", "ablate.nn.losses.OneHotMSE", False)}
+    assert report.count("CE was not necessary here") >= 4  # the non-inferiority checks say what support means
+    _figure(sweep, report, "loss_choice_test_acc_vs_optimizer_lr.png")
