@@ -4,6 +4,7 @@ verdict or "not tested"), every check, the scope, and the figure that shows the 
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 from pathlib import Path
@@ -44,7 +45,9 @@ def _smoke(name: str, tmp_path: Path, *extra: str) -> tuple[Path, str, list[dict
             assert "**not tested**" in line
     for key, text in claim["scope"].items():
         assert f"- {key}: {text}" in report, f"scope {key} is missing"
-    table = [ln for ln in report.splitlines() if ln.startswith("| ") and ln[2:3].isdigit()]
+    lines = report.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("| # | check"))
+    table = [ln for ln in itertools.takewhile(lambda ln: ln.startswith("|"), lines[start + 2:])]
     assert len(table) == len(claim["checks"])
     for check, row in zip(claim["checks"], table):
         assert check["name"] in row and any(v in row for v in VERDICTS), row
@@ -89,3 +92,20 @@ def test_loss_choice_smoke(tmp_path):
                        ("mse_logits", "ablate.nn.losses.OneHotMSE", False)}
     assert report.count("CE was not necessary here") >= 4  # the non-inferiority checks say what support means
     _figure(sweep, report, "loss_choice_test_acc_vs_optimizer_lr.png")
+
+
+@pytest.mark.slow
+def test_scheduler_warmup_smoke(tmp_path):
+    sweep, report, records = _smoke("scheduler_warmup", tmp_path)
+    parts = {r["overrides"]["part"]: r for r in records}
+    assert set(parts) == {"schedules", "warmup"}
+    warm = [r for r in records if r["overrides"]["part"] == "warmup"]
+    assert {(r["overrides"]["model.pre_ln"].lower(), r["overrides"]["scheduler"], r["overrides"]["optimizer.lr"]) for r in warm} \
+        == {(p, s, lr) for p in ("false", "true") for s in ("cosine", "warmup_cosine") for lr in ("0.01", "0.03")}
+    assert all(r["config"]["model"]["width"] == 64 and r["config"]["norm"]["name"] == "layer" for r in warm)
+    assert all("train/early_spike" in r["metrics"] for r in records if r["status"] == "ok")
+    step = [r for r in records if r["overrides"].get("scheduler") == "step"]
+    assert step and all(r["config"]["scheduler"]["step_size"] == 1 for r in step)  # half of smoke's 2 epochs
+    assert "interaction" in report
+    _figure(sweep, report, "scheduler_warmup_test_acc_vs_optimizer_lr.png")
+    _figure(sweep, report, "scheduler_warmup_train_early_spike_vs_optimizer_lr.png")
