@@ -109,3 +109,16 @@ def test_scheduler_warmup_smoke(tmp_path):
     assert "interaction" in report
     _figure(sweep, report, "scheduler_warmup_test_acc_vs_optimizer_lr.png")
     _figure(sweep, report, "scheduler_warmup_train_early_spike_vs_optimizer_lr.png")
+
+
+@pytest.mark.slow
+def test_learning_rate_smoke(tmp_path):
+    sweep, report, records = _smoke("learning_rate", tmp_path)
+    rates = {(r["overrides"]["optimizer"], float(r["overrides"]["optimizer.lr"])) for r in records}
+    assert len({lr for o, lr in rates if o == "sgd"}) == 16 and len({lr for o, lr in rates if o == "adam"}) == 19
+    assert min(lr for o, lr in rates if o == "sgd") == 0.001 and max(lr for o, lr in rates if o == "sgd") == 100
+    assert {r["overrides"]["region"] for r in records} == {"low", "below_best", "mid", "above_best", "high"}
+    assert any(r["status"] == "diverged" for r in records)  # SGD at 20-100 blows up even in two epochs
+    assert "event count (Fisher's exact test, one-sided)" in report and "runs with the event" in report
+    _figure(sweep, report, "learning_rate_train_loss_vs_optimizer_lr.png")
+    _figure(sweep, report, "lr_sensitivity_train_loss.png")
