@@ -32,8 +32,9 @@ def member_norms(tensors: Sequence[torch.Tensor], stacked: bool) -> torch.Tensor
 
 def log_slope(norms: torch.Tensor) -> torch.Tensor:
     """Least-squares slope of log10(norm) against layer index (input layer 0), per member, for
-    ``(layers, K)`` norms: decades per layer. Negative: the gradient shrinks towards the input
-    (vanishes with depth); positive: it grows (explodes). NaN where a norm is 0 or not finite."""
+    ``(layers, K)`` norms: decades per layer. Positive: the norm rises from the input layer to the
+    output layer, i.e. the gradient shrinks towards the input (vanishes); negative: it grows towards
+    the input (explodes). NaN where a norm is 0 (underflowed) or not finite."""
     logs = torch.log10(norms.double())
     index = torch.arange(len(norms), dtype=torch.float64)[:, None] - (len(norms) - 1) / 2
     slope = (index * (logs - logs.mean(dim=0))).sum(dim=0) / (index ** 2).sum().clamp_min(1e-12)
