@@ -122,3 +122,18 @@ def test_learning_rate_smoke(tmp_path):
     assert "event count (Fisher's exact test, one-sided)" in report and "runs with the event" in report
     _figure(sweep, report, "learning_rate_train_loss_vs_optimizer_lr.png")
     _figure(sweep, report, "lr_sensitivity_train_loss.png")
+
+
+@pytest.mark.slow
+def test_regularization_smoke(tmp_path):
+    sweep, report, records = _smoke("regularization", tmp_path)
+    cells = {(r["overrides"]["regularizer"], r["overrides"]["data.train_size"]) for r in records}
+    assert cells == {(g, n) for g in ("none", "dropout", "weight_decay") for n in ("250", "1000", "3500")}
+    steps = {r["history"][-1]["step"] for r in records if r["status"] == "ok"}
+    assert steps == {28}  # every training-set size gets the same optimizer steps (smoke: 2 epochs x 14)
+    by_arm = {r["overrides"]["regularizer"]: r["config"] for r in records}
+    assert by_arm["dropout"]["model"]["dropout"] == 0.3 and by_arm["none"]["model"]["dropout"] == 0.0
+    assert by_arm["weight_decay"]["optimizer"]["weight_decay"] == 1.0 and by_arm["none"]["optimizer"]["weight_decay"] == 0.0
+    assert all("train_eval/acc" in r["metrics"] for r in records if r["status"] == "ok")
+    assert "train_eval/acc - test/acc" in report and "interaction" in report
+    _figure(sweep, report, "regularization_train_eval_acc_test_acc_vs_data_train_size.png")
