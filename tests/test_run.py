@@ -756,7 +756,7 @@ def _job_seeds(job: list[str]) -> list[int]:
 @pytest.mark.slow
 def test_residual_depth_smoke_sweep_killed_and_relaunched_equals_uninterrupted(tmp_path, probes_dir):
     """``python -m ablate +experiment=residual_depth budget=smoke hydra.sweep.dir=D``, killed once at
-    least 2 of its 12 runs have a record, then relaunched, ends with the records and report of the same
+    least 2 of its runs have a record, then relaunched, ends with the records and report of the same
     sweep run without interruption (run side by side in another folder)."""
     args = ["+experiment=residual_depth", "budget=smoke"]
     env = _env(probes_dir)
