@@ -38,7 +38,14 @@ def experiment_cells(spec: dict) -> list[dict[str, str]]:
 
     from hydra_plugins.ablate_sweeper.ablate_sweeper import job_dict, union
 
-    sweeper = spec["hydra"]["sweeper"]
+    from omegaconf import OmegaConf
+
+    import ablate  # noqa: F401  (registers the ${scale:...} resolver)
+
+    # the sweeper reads its params resolved: ${scale:${budget.max_epochs},0.5} is a number by then
+    node = OmegaConf.create({"budget": OmegaConf.load(REPO / "conf" / "budget" / "quick.yaml"),
+                             "sweeper": spec["hydra"]["sweeper"]})
+    sweeper = OmegaConf.to_container(node, resolve=True)["sweeper"]
     params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
     sweeps = [[*params, *(f"{k}={v}" for k, v in g.items())] for g in sweeper.get("grids") or [{}]]
     labels = {k: str(v) for k, v in spec.items()
