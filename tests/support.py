@@ -43,7 +43,8 @@ def experiment_cells(spec: dict) -> list[dict[str, str]]:
     import ablate  # noqa: F401  (registers the ${scale:...} resolver)
 
     # the sweeper reads its params resolved: ${scale:${budget.max_epochs},0.5} is a number by then
-    node = OmegaConf.create({"budget": OmegaConf.load(REPO / "conf" / "budget" / "quick.yaml"),
+    rest = {k: v for k, v in spec.items() if k not in ("hydra", "defaults", "claim")}   # ${fixed_steps} and co
+    node = OmegaConf.create({**rest, "budget": OmegaConf.load(REPO / "conf" / "budget" / "quick.yaml"),
                              "sweeper": spec["hydra"]["sweeper"]})
     sweeper = OmegaConf.to_container(node, resolve=True)["sweeper"]
     params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]

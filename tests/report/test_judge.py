@@ -4,6 +4,8 @@ shipped experiment's claim judged on made-up records."""
 from __future__ import annotations
 
 import itertools
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,6 +158,23 @@ def test_an_incomplete_look_decides_nothing():
     decided = judge_claim(records, SEQ_CLAIM).checks[0]
     assert decided.verdict == stats.INCONCLUSIVE and "look 0 is incomplete" in decided.reason
     assert decided.need == {(tuple(sorted({"model.a": "false", "model.b": "0"}.items())), 1)}
+
+
+def test_a_clause_that_explains_is_judged_but_not_combined_into_the_claim():
+    records = two_level_records(0.1, 1.0)
+    checks = [dict(toy_claim(clause="fast")["checks"][0]),
+              dict(toy_claim(clause="why")["checks"][0], goal="max", name="the mechanism")]   # contradicted
+    claim = {"name": "toy", "statement": "a is faster", "checks": checks,
+             "clauses": [{"name": "fast", "text": "a is faster"},
+                         {"name": "why", "text": "because of x", "explains": True}]}
+    result = judge_claim(records, claim)
+    assert [(c.clause.name, c.verdict) for c in result.clauses] == [("fast", stats.SUPPORTED),
+                                                                     ("why", stats.NOT_SUPPORTED)]
+    assert result.verdict == stats.SUPPORTED
+    root = write_sweep(Path(tempfile.mkdtemp()) / "toy", two_level_records(0.1, 1.0, claim=claim))
+    assert "(why it happens: shown, not part of the claim's verdict)" in build_report(root).read_text()
+    claim["clauses"][1]["explains"] = False
+    assert judge_claim(records, claim).verdict == stats.NOT_SUPPORTED
 
 
 def test_clauses_and_the_claim_verdict():

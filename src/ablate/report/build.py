@@ -291,6 +291,8 @@ def _clauses(claim: ClaimResult) -> list:
             item.append(f": check{'s' if len(c.checks) > 1 else ''} {numbers}")
         elif c.clause.not_tested:
             item += [": ", Plain(c.clause.not_tested)]
+        if c.clause.explains:
+            item.append(" (why it happens: shown, not part of the claim's verdict)")
         items.append(item)
     return [Para(["**Clauses** (parts of the statement):"]), Bullets(items)]
 

@@ -11,6 +11,7 @@ A claim lists its ``clauses`` (the statement's parts) and ``checks``; each check
       clauses:
         - {name: momentum, text: "SGD with momentum converges faster than plain SGD"}
         - {name: adamw, text: "...", not_tested: "why"}
+        - {name: mechanism, text: "why it happens", explains: true}   # judged, not in the claim's verdict
       scope: {optimizer: "...", hardware: "2-core CPU"}
       checks:
         - {name: ..., clause: momentum, test: superiority, metric: test/acc, goal: max,
@@ -168,6 +169,8 @@ class Clause:
     name: str
     text: str = ""
     not_tested: str | None = None
+    explains: bool = False   # a clause about *why* (a mechanism), not part of the statement: judged and
+                             # shown, but not combined into the claim's verdict
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,8 @@ def parse_claim(claim: Mapping[str, Any]) -> ClaimSpec:
         c = _as_dict(c)
         if c.get("name"):
             clauses.append(Clause(str(c["name"]), str(c.get("text") or ""),
-                                  str(c["not_tested"]) if c.get("not_tested") else None))
+                                  str(c["not_tested"]) if c.get("not_tested") else None,
+                                  bool(c.get("explains", False))))
     scope = {str(k): str(v) for k, v in _as_dict(claim.get("scope")).items()}
     return ClaimSpec(
         name=str(claim.get("name") or "claim"), statement=str(claim.get("statement") or ""),

@@ -213,7 +213,7 @@ def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha:
         check.budget = budget
         _null_reason(check, budget)
     clauses = _clauses(spec, checks)
-    tested = [c for c in clauses if c.verdict != stats.NOT_TESTED]
+    tested = [c for c in clauses if c.verdict != stats.NOT_TESTED and not c.clause.explains]
     if clauses:
         verdict = stats.combine([c.verdict for c in tested])
     else:
