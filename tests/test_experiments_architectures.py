@@ -67,7 +67,7 @@ def test_batch_size(tmp_path):
     sweep, records, spec = _smoke("batch_size", tmp_path)
     _metric_everywhere(records, "speed/samples_per_s", "speed/epoch_s", "speed/step_ms")
     smoke = yaml.safe_load((REPO / "conf" / "budget" / "smoke.yaml").read_text())
-    steps = max(1, round(smoke["max_epochs"] * 6.4))   # fixed_steps: ${scale:${budget.max_epochs},6.4}
+    steps = max(1, round(smoke["max_epochs"] * 6.4))   # max_steps: ${scale:${budget.max_epochs},${steps_scale}}
     for r in records:   # the steps budget stops at the same number of updates at every batch size
         if r["config"]["regime"] == "steps":
             assert r["history"][-1]["step"] == steps
