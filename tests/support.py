@@ -30,10 +30,11 @@ def choices(name: str) -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in (REPO / "conf" / name).glob("*.yaml")))
 
 
-def experiment_cells(spec: dict) -> list[dict[str, str]]:
-    """The cells of an experiment config (its parsed YAML), as the ablate sweeper expands them:
-    ``hydra.sweeper.params`` x each of ``hydra.sweeper.grids``, with the experiment's top-level
-    labels (``arm: grid``) filled in where a cell does not set them."""
+def experiment_cells(spec: dict, budget: str = "quick") -> list[dict[str, str]]:
+    """The cells of an experiment config (its parsed YAML), as the ablate sweeper expands them at
+    ``budget`` (``conf/budget/<budget>.yaml``): ``hydra.sweeper.params`` x each of
+    ``hydra.sweeper.grids``, with the experiment's top-level labels (``arm: grid``) filled in where a
+    cell does not set them."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from hydra_plugins.ablate_sweeper.ablate_sweeper import job_dict, union
@@ -44,7 +45,7 @@ def experiment_cells(spec: dict) -> list[dict[str, str]]:
 
     # the sweeper reads its params resolved: ${scale:${budget.max_epochs},0.5} is a number by then
     rest = {k: v for k, v in spec.items() if k not in ("hydra", "defaults", "claim")}   # ${fixed_steps} and co
-    node = OmegaConf.create({**rest, "budget": OmegaConf.load(REPO / "conf" / "budget" / "quick.yaml"),
+    node = OmegaConf.create({**rest, "budget": OmegaConf.load(REPO / "conf" / "budget" / f"{budget}.yaml"),
                              "sweeper": spec["hydra"]["sweeper"]})
     sweeper = OmegaConf.to_container(node, resolve=True)["sweeper"]
     params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]

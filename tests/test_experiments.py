@@ -26,8 +26,9 @@ def _env() -> dict[str, str]:
 
 
 def _cells(name: str) -> list[dict[str, str]]:
-    """The experiment's cells (params x grids, labels filled in), as its sweeper expands them."""
-    cells = experiment_cells(yaml.safe_load((REPO / "conf" / "experiment" / f"{name}.yaml").read_text()))
+    """The experiment's cells (params x grids, labels filled in), as its sweeper expands them at smoke
+    (a grid may scale with the budget: scheduler_warmup's step decay halfway is 1 epoch at smoke)."""
+    cells = experiment_cells(yaml.safe_load((REPO / "conf" / "experiment" / f"{name}.yaml").read_text()), "smoke")
     assert not any("seed" in c or "seeds" in c for c in cells), "the sweeper adds the seeds"
     return cells
 

@@ -746,6 +746,18 @@ def _assert_same_sweep(got: Path, want: Path) -> dict[str, dict]:
     return records
 
 
+def _readable_records(sweep: Path) -> list[dict]:
+    """The records of a sweep that is still running (a record is written atomically, but a folder
+    can go between the listing and the read)."""
+    records = []
+    for path in sweep.glob(f"*/{RECORD_NAME}"):
+        try:
+            records.append(read_record(path))
+        except (OSError, ValueError):
+            pass
+    return records
+
+
 def _job_seeds(job: list[str]) -> list[int]:
     overrides = job_dict(job)
     if "seeds" in overrides:
@@ -767,7 +779,11 @@ def test_residual_depth_smoke_sweep_killed_and_relaunched_equals_uninterrupted(t
     victim = _popen([*args, f"hydra.sweep.dir={got}"], got.parent, env, tmp_path / "killed.log")
 
     def in_flight() -> list[Path]:      # jobs with a checkpoint and no record yet: killed, they resume
-        return [c for c in got.glob("*/checkpoints/last.ckpt") if not (c.parent.parent / RECORD_NAME).exists()]
+        # a vectorized job's records land in its members' folders, naming the job: once one is written
+        # the job has finished training and only its clean-up (removing the checkpoint) is left
+        finished_jobs = {r["vectorized"]["job"] for r in _readable_records(got) if r.get("vectorized")}
+        return [c for c in got.glob("*/checkpoints/last.ckpt")
+                if not (c.parent.parent / RECORD_NAME).exists() and c.parent.parent.name not in finished_jobs]
 
     try:   # kill once >= 2 runs are done and another one has written its first checkpoint
         assert _wait_for(lambda: len(list(got.rglob(RECORD_NAME))) >= 2 and in_flight(), TIMEOUT_S, victim), \

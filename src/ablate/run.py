@@ -466,6 +466,7 @@ def run_members(cfg: DictConfig, members: list[Member]) -> float:
     todo = [m for m in members if done[m] is None]
     if not todo:
         log.info("skipping %s: every member already done", cfg.run_dir)
+        shutil.rmtree(Path(cfg.run_dir) / "checkpoints", ignore_errors=True)  # a kill between records and clean-up
         return max(_objective(d["metrics"]) for d in done.values())
     _check(cfg)
     refusal = vectorize_refusal(cfg, todo)
