@@ -44,6 +44,19 @@ def test_each_error_names_the_field_and_the_valid_values(check, expected):
     assert any(expected in e for e in errors), errors
 
 
+@pytest.mark.parametrize("plot, expected", [
+    ({"x": "model.depth", "metric": "test/acc", "goal": "up"}, "claim.plot.goal='up' is invalid; valid values: min, max"),
+    ({"x": "model.depth", "colour": "red"}, "claim.plot has unknown field(s) colour; valid fields: x, metric, line"),
+    ({"where": "norm=batch"}, "claim.plot.where must be a mapping"),
+    ("test/acc", "claim.plot must be a mapping"),
+])
+def test_a_bad_plot_block_names_the_field(plot, expected):
+    errors = claim_errors(claim({}, plot=plot))
+    assert any(expected in e for e in errors), errors
+    assert claim_errors(claim({}, plot={"x": "data.batch_size", "metric": "test/acc", "line": "norm",
+                                        "where": {"lr_grid": "scaled"}, "tune": "optimizer.lr", "goal": "max"})) == []
+
+
 INTERACTION = {"factor": "norm", "treatment": "batch", "baseline": "layer"}
 EVENT = {"metric": "train/loss", "goal": "max", "event": {"diverged": True, "above": 2.302585}}
 

@@ -39,3 +39,37 @@ def test_a_check_along_the_plot_axis_draws_one_line(tmp_path):
     root = write_sweep(tmp_path / "depth", records)
     build_report(root)
     assert [p.name for p in (root / "figures").glob("depth_*.png")] == ["depth_train_loss_vs_model_depth.png"]
+
+
+def test_the_headline_reads_its_points_from_the_plot_block_not_from_a_check_on_another_metric(tmp_path, monkeypatch):
+    """norm_bn_vs_ln's first check is on train/loss (lower is better) in the wide-rate grid; its
+    headline is test/acc per batch size. Borrowing that check's filter and direction drew test/acc
+    at each cell's *worst* rate, in the wide grid only: the headline takes them from the plot block."""
+    from ablate.report import figures
+
+    claim = {"name": "norm", "statement": "bn depends on the batch",
+             "plot": {"x": "data.batch_size", "metric": "test/acc", "line": "norm", "where": {"grid": "scaled"},
+                      "tune": "optimizer.lr", "goal": "max", "logx": True},
+             "checks": [{"name": "bn < none", "metric": "train/loss", "goal": "min", "factor": "norm",
+                         "treatment": "batch", "baseline": "layer", "where": {"grid": "wide"}, "tune": "optimizer.lr"},
+                        {"name": "bn 32 > 2", "metric": "test/acc", "goal": "max", "factor": "data.batch_size",
+                         "treatment": 32, "baseline": 2, "where": {"norm": "batch", "grid": "scaled"}}]}
+    records = [make_record(f"{n}-{g}-{b}-{lr}-{s}", {"norm": n, "grid": g, "data.batch_size": b, "optimizer.lr": lr}, s,
+                           {"test/acc": (0.5 if lr == 0.01 else 0.1) + 0.01 * s, "train/loss": 1.0 + lr}, claim=claim)
+               for n in ("batch", "layer") for g in ("scaled", "wide") for b in (2, 32) for lr in (0.01, 0.1)
+               for s in range(2)]
+    calls = []
+    original = figures.metric_vs_factor
+    monkeypatch.setattr(figures, "metric_vs_factor", lambda *a, **k: (calls.append((a, k)), original(*a, **k))[1])
+    root = write_sweep(tmp_path / "norm", records)
+    text = build_report(root).read_text()
+    args, kwargs = calls[0]                                          # the headline comes first
+    assert args[2:5] == ("test/acc", "norm", "data.batch_size")
+    assert kwargs["where"] == {"grid": "scaled"} and kwargs["goal"] == "max" and kwargs["tune"] == "optimizer.lr"
+    assert "grid=scaled; each point at its best optimizer.lr (the highest mean test/acc)" in text
+    # without line/where/tune/goal in the plot block, the first check on the plot's metric leads
+    del claim["plot"]["line"], claim["plot"]["where"], claim["plot"]["tune"], claim["plot"]["goal"]
+    calls.clear()
+    build_report(write_sweep(tmp_path / "norm2", records))
+    args, kwargs = calls[0]
+    assert args[2] == "test/acc" and kwargs["where"] == {"norm": "batch", "grid": "scaled"} and kwargs["goal"] == "max"

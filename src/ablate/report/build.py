@@ -170,21 +170,28 @@ def make_figures(report: SweepReport) -> list[FigureOut]:
     for claim in report.claims:
         plot = claim.plot
         first = claim.checks[0] if claim.checks else None
-        # The headline (claim.plot's metric), then each check's own metric.
-        wanted = [(plot.get("metric") or (first.metric if first else None), first)]
-        wanted += [(c.metric, c) for c in claim.checks]
-        for metric, check in wanted:
+        # The headline (claim.plot's metric), then each check's own metric. The headline takes its
+        # lines, filter, tuning and direction from the plot block (line, where, tune, goal) where it
+        # sets them, else from the first check on its metric (a check on another metric would pick
+        # each point's "best" rate in that check's direction: a test/acc headline at its lowest).
+        headline = plot.get("metric") or (first.metric if first else None)
+        lead = next((c for c in claim.checks if c.metric == headline), first)
+        wanted = [(headline, lead, plot)]
+        wanted += [(c.metric, c, {}) for c in claim.checks]
+        for metric, check, spec in wanted:
             if not metric:
                 continue
-            line = check.factor if check and check.factor else None
+            line = spec["line"] if "line" in spec else check.factor if check and check.factor else None
             x = plot.get("x") or _default_x(records, factors, {line} if line else set())
             if line == x:  # a check across the plot's own axis (depth 2 vs 32): one line along it
                 line = None
+            where = dict(spec["where"] if "where" in spec else check.where if check else {})
+            tune = spec["tune"] if "tune" in spec else check.tune if check else None
+            goal = spec.get("goal") or (check.goal if check else "min")
             key = (metric, line, x)
             if key in seen:
                 continue
             seen.add(key)
-            where = dict(check.where) if check else {}
             if "logy" in plot and metric == plot.get("metric"):
                 logy = bool(plot["logy"])
             else:
@@ -193,8 +200,8 @@ def make_figures(report: SweepReport) -> list[FigureOut]:
             title = f"{claim.name}: {metric} vs {x}" if x else f"{claim.name}: {metric} by {line}"
             add(figures.metric_vs_factor(
                 records, factors, metric, line, x, logx=logx, logy=logy, where=where,
-                tune=check.tune if check and check.tune != x else None,  # along x each point is one value
-                goal=check.goal if check else "min", title=title,
+                tune=tune if tune != x else None,  # along x each point is one value
+                goal=goal, title=title,
                 name=f"{figures.slug(claim.name)}_{figures.slug(metric)}_vs_{figures.slug(x or line or 'all')}.png",
             ))
 

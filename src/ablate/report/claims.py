@@ -335,6 +335,7 @@ def claim_errors(claim: Any) -> list[str]:
     scope = claim.get("scope")
     if scope is not None and not isinstance(scope, Mapping):
         errors.append("claim.scope must be a mapping of key -> text (e.g. {hardware: 2-core CPU})")
+    errors += _plot_errors(claim.get("plot"))
     checks = claim.get("checks")
     if not checks:
         errors.append("claim.checks is empty: list at least one {metric, goal, factor, treatment, baseline}")
@@ -365,6 +366,28 @@ def claim_errors(claim: Any) -> list[str]:
         if isinstance(c, Mapping) and c.get("name") and str(c["name"]) not in named and not c.get("not_tested"):
             errors.append(f"claim.clauses[{i}] ({c['name']}) is tested by no check: add a check with "
                           f"clause: {c['name']}, or not_tested: <why>")
+    return errors
+
+
+PLOT_FIELDS = ("x", "metric", "line", "where", "tune", "goal", "logx", "logy")
+
+
+def _plot_errors(plot: Any) -> list[str]:
+    """The headline figure's block: ``{x, metric, logx, logy}``, and optionally what its points are
+    (``line``: one line per level of a factor, ``where``, ``tune`` with ``goal``: each point at its
+    best value of ``tune``)."""
+    if plot is None:
+        return []
+    if not isinstance(plot, Mapping):
+        return [f"claim.plot must be a mapping with fields {', '.join(PLOT_FIELDS)}"]
+    errors = []
+    unknown = sorted(set(plot) - set(PLOT_FIELDS))
+    if unknown:
+        errors.append(f"claim.plot has unknown field(s) {', '.join(unknown)}; valid fields: {', '.join(PLOT_FIELDS)}")
+    if plot.get("goal") is not None and plot["goal"] not in GOALS:
+        errors.append(f"claim.plot.goal={plot['goal']!r} is invalid; valid values: {', '.join(GOALS)}")
+    if plot.get("where") is not None and not isinstance(plot["where"], Mapping):
+        errors.append("claim.plot.where must be a mapping of key -> level (as a check's where)")
     return errors
 
 

@@ -190,7 +190,7 @@ def metric_vs_factor(records: Sequence[dict], factors: Sequence[str], metric: st
         if shown:
             caption += "; " + ", ".join(f"{k}={fmt_level(v)}" for k, v in shown.items())
     if tune:
-        caption += f"; each point at its best {tune}"
+        caption += f"; each point at its best {tune} (the {'highest' if goal == 'max' else 'lowest'} mean {metric})"
     pooled = _pooled(_ok(everything), {x, line_factor, tune, *where}, factors)
     if pooled:
         caption += f"; pooled over {', '.join(pooled)}"
