@@ -500,6 +500,28 @@ def test_a_finished_run_is_skipped_without_building_anything(compose_cfg, tmp_pa
     assert os.listdir(run_dir) == [RECORD_NAME]
 
 
+def test_a_finished_vectorized_job_is_skipped_and_its_leftover_checkpoint_removed(compose_cfg, tmp_path, caplog,
+                                                                                   monkeypatch):
+    """A job of seeds=[0,1] whose members both have ok records builds nothing when run again, and
+    removes the checkpoint a kill between its records and its clean-up left in the job's folder."""
+    cfg = compose_cfg(["budget=smoke", "logger=none", "seeds=[0,1]"])
+    objective = run_trial(cfg)
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"left by a kill after the records were written")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished job was built/trained again")
+
+    monkeypatch.setattr(ablate.run, "build", no_training)
+    monkeypatch.setattr(ablate.run, "instantiate", no_training)
+    caplog.set_level(logging.INFO, logger="ablate")
+    assert run_trial(cfg) == objective
+    assert any("every member already done" in r.getMessage() for r in caplog.records if r.name == "ablate")
+    assert not (run_dir / "checkpoints").exists()
+    assert all(read_record(run_dir / f"seed={s}")["status"] == "ok" for s in (0, 1))
+
+
 @pytest.mark.parametrize("existing", ["failed", "diverged", "truncated", "not-json"])
 def test_an_unfinished_or_unreadable_record_is_run_again(compose_cfg, tmp_path, existing):
     """Only status ok marks a run done: a failed, diverged or torn record is run again."""
