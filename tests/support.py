@@ -53,3 +53,29 @@ def experiment_cells(spec: dict, budget: str = "quick") -> list[dict[str, str]]:
     labels = {k: str(v) for k, v in spec.items()
               if k not in ("experiment", "defaults") and isinstance(v, (str, int, float)) and not isinstance(v, bool)}
     return [{**labels, **job_dict(job)} for job in union(sweeps, OverridesParser.create())]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a test's ``python -m ablate`` subprocess: one thread (the models are tiny,
+    and two spinning OpenMP threads crawl on a busy 2-core machine), W&B offline, unbuffered output,
+    Hydra's short errors; ``extra`` adds or replaces variables (a value of ``""`` removes one)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "ABLATE_FAULT_TRIGGER")}
+    env.update({"OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+                "PYTHONUNBUFFERED": "1"})
+    for key, value in extra.items():
+        if value == "":
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_ablate(args, cwd, *, module: str = "ablate", timeout: float = 600, env: dict | None = None,
+               **extra_env: str) -> "subprocess.CompletedProcess[str]":  # noqa: F821
+    """``python -m <module> *args`` in ``cwd`` with :func:`subprocess_env`; output captured as text."""
+    import subprocess
+
+    return subprocess.run([PYTHON, "-m", module, *map(str, args)], cwd=cwd, env=env or subprocess_env(**extra_env),
+                          capture_output=True, text=True, timeout=timeout)
