@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from ablate import results
-from ablate.results import (RECORD_NAME, RecordError, iter_records, load_sweep, read_record, validate_record,
-                            write_record)
+from ablate.results import (RECORD_NAME, RecordError, RunRecord, iter_records, load_records, load_sweep, read_record,
+                            validate_record, write_record)
 
 TIMEOUT_S = 600          # the concurrent writers' deadline; generous: the machine is shared and has 2 cores
 
@@ -60,6 +60,32 @@ def test_missing_field_is_named(field):
 def test_wrong_type_is_named(field, value):
     with pytest.raises(RecordError, match=f"field '{field}' should be"):
         validate_record(_record(**{field: value}))
+
+
+def test_an_unknown_field_is_named():
+    with pytest.raises(RecordError, match="unknown field 'notes'"):
+        validate_record(_record(notes="a field the schema does not have"))
+    with pytest.raises(RecordError, match="unknown field 'notes'"):
+        RunRecord.from_dict(_record(notes="refused, not dropped"))
+
+
+def test_from_dict_checks_like_validate_record_and_fills_the_defaults():
+    record = RunRecord.from_dict(_record())
+    assert record.run_id == "abc123" and record.ok and record.seed == 0
+    assert record.to_dict() == {**_full_defaults(), **_record()}
+    with pytest.raises(RecordError, match="missing the field 'seed'"):
+        RunRecord.from_dict({k: v for k, v in _record().items() if k != "seed"})
+    with pytest.raises(RecordError, match="status 'failed' must say why"):
+        RunRecord.from_dict(_record(status="failed"))
+    with pytest.raises(RecordError, match="JSON object"):
+        RunRecord.from_dict([_record()])
+
+
+def _full_defaults() -> dict:
+    """The optional fields of the schema, at their defaults."""
+    return {"error": None, "experiment": None, "choices": {}, "claim": None, "num_classes": None,
+            "samples_per_s": None, "epochs_completed": 0, "batch_size": {}, "threads": None, "started_at": None,
+            "finished_at": None, "wandb": None, "vectorized": None}
 
 
 def test_wall_time_may_be_int():
@@ -259,4 +285,34 @@ def test_load_sweep_rejects_a_broken_record(tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / RECORD_NAME).write_text(json.dumps({"status": "ok"}))
     with pytest.raises(RecordError, match="missing the field"):
+        load_sweep(tmp_path)
+
+
+# --- load_records: one loader for every caller ---------------------------------------------------
+
+def _every_field() -> dict:
+    """A record as ablate.run writes it: every field of the schema set."""
+    return _record(error=None, experiment="toy", choices={"model": "mlp"}, claim={"checks": []}, num_classes=10,
+                   samples_per_s=100.0, epochs_completed=1, batch_size={"per_rank": 32, "world_size": 1, "effective": 32},
+                   threads=1, started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:00:02+00:00",
+                   wandb=None, vectorized={"members": 2, "index": 0, "seeds": [0, 1], "job": "j"})
+
+
+def test_load_records_returns_the_valid_records_and_one_problem_per_bad_file(tmp_path):
+    full = _every_field()
+    assert set(full) == {f for f in RunRecord.__dataclass_fields__}
+    write_record(tmp_path / "b", full)
+    write_record(tmp_path / "a", _record(run_id="old"))                         # an older record: no optional fields
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / RECORD_NAME).write_text('{"status": "ok", "metrics": {"val/acc": 0.9')     # torn
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    (tmp_path / "d" / "e" / RECORD_NAME).write_text(json.dumps({**_record(), "foreign": 1}))
+    records, problems = load_records(tmp_path)
+    # a real record (every field set) comes back exactly as it was written; an older one gets the defaults
+    assert records == [{**_full_defaults(), **_record(run_id="old")}, read_record(tmp_path / "b")]
+    assert records[1] == json.loads(json.dumps(full))
+    assert [p.split(": ", 1)[0] for p in problems] == [f"c/{RECORD_NAME}", f"d/e/{RECORD_NAME}"]
+    assert "unknown field 'foreign'" in problems[1]
+    assert load_records(tmp_path / "missing") == ([], [])
+    with pytest.raises(RecordError, match=f"^c/{RECORD_NAME}: "):
         load_sweep(tmp_path)

@@ -1,7 +1,8 @@
 """The run record: one JSON file per run, the only thing downstream code (sweeps, reports) reads.
 
-Its schema is :class:`RunRecord` (``ablate.run`` fills one per run, :func:`validate_record` checks a
-dict read back against it); it is written atomically as ``<run dir>/record.json``.
+Its schema is :class:`RunRecord` (``ablate.run`` fills one per run, :meth:`RunRecord.from_dict` checks
+a dict read back against it); it is written atomically as ``<run dir>/record.json`` and read back,
+every record of a folder at once, by :func:`load_records`.
 """
 
 from __future__ import annotations
@@ -60,11 +61,38 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> "RunRecord":
+        """The record ``record`` (a dict read back from ``record.json``), checked against the schema:
+        :class:`RecordError` names the first field that is missing, of the wrong type or unknown (a
+        field this schema does not have is refused, not dropped: one schema, and nothing a record
+        holds is lost silently). Fields with a default may be absent (they get it)."""
+        if not isinstance(record, dict):
+            raise RecordError(f"a run record is a JSON object, not {type(record).__name__}")
+        for key, kind in REQUIRED_KEYS.items():
+            if key not in record:
+                raise RecordError(f"run record is missing the field '{key}'")
+            if not isinstance(record[key], kind) or isinstance(record[key], bool) and kind is int:
+                raise RecordError(f"run record field '{key}' should be {kind}, got {type(record[key]).__name__}")
+        for key in record:
+            if key not in _FIELDS:
+                raise RecordError(f"run record has an unknown field '{key}'")
+        if record["status"] not in STATUSES:
+            raise RecordError(f"run record field 'status' is {record['status']!r}; valid: {', '.join(STATUSES)}")
+        if record["status"] != "ok" and not record.get("error"):
+            raise RecordError(f"a run with status '{record['status']}' must say why in 'error'")
+        return cls(**record)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
 
 _CHECKED = {"int": int, "str": str, "dict": dict, "list": list, "float": (int, float)}
 # the fields every record must have (those without a default), with the type each must hold
 REQUIRED_KEYS = {"schema": int, **{f.name: _CHECKED[f.type] for f in dataclasses.fields(RunRecord)
                                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}}
+_FIELDS = frozenset(f.name for f in dataclasses.fields(RunRecord))
 
 
 class RecordError(ValueError):
@@ -72,17 +100,15 @@ class RecordError(ValueError):
 
 
 def validate_record(record: dict[str, Any]) -> dict[str, Any]:
-    """Raise :class:`RecordError` naming the first field that breaks the schema; return the record."""
-    for key, kind in REQUIRED_KEYS.items():
-        if key not in record:
-            raise RecordError(f"run record is missing the field '{key}'")
-        if not isinstance(record[key], kind) or isinstance(record[key], bool) and kind is int:
-            raise RecordError(f"run record field '{key}' should be {kind}, got {type(record[key]).__name__}")
-    if record["status"] not in STATUSES:
-        raise RecordError(f"run record field 'status' is {record['status']!r}; valid: {', '.join(STATUSES)}")
-    if record["status"] != "ok" and not record.get("error"):
-        raise RecordError(f"a run with status '{record['status']}' must say why in 'error'")
+    """Raise :class:`RecordError` naming the first field that breaks the schema
+    (:meth:`RunRecord.from_dict`); return the record, unchanged."""
+    RunRecord.from_dict(record)
     return record
+
+
+def is_ok(record: dict[str, Any] | None) -> bool:
+    """Whether ``record`` (a record dict, or None for no record) is of a run that finished."""
+    return record is not None and record.get("status") == "ok"
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -186,6 +212,25 @@ def iter_records(sweep_dir: str | os.PathLike) -> Iterator[tuple[Path, dict[str,
         yield path, read_record(path)
 
 
+def load_records(folder: str | os.PathLike) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every valid run record below ``folder``, sorted by path, each normalised through
+    ``RunRecord.from_dict(raw).to_dict()`` (a field the file lacks gets its default); and one problem,
+    ``"<path relative to folder>: <error>"``, per file that cannot be read or breaks the schema. A
+    folder that does not exist gives ``([], [])``: what that means is the caller's to say."""
+    folder = Path(folder)
+    records, problems = [], []
+    for path in sorted(folder.rglob(RECORD_NAME)):
+        try:
+            records.append(RunRecord.from_dict(read_record(path)).to_dict())
+        except (OSError, ValueError) as e:     # json.JSONDecodeError and RecordError are ValueErrors
+            problems.append(f"{path.relative_to(folder)}: {e}")
+    return records, problems
+
+
 def load_sweep(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """All run records below ``sweep_dir`` (each validated), sorted by path."""
-    return [validate_record(record) for _, record in iter_records(sweep_dir)]
+    """All run records below ``sweep_dir`` (see :func:`load_records`), sorted by path; the first
+    unreadable or invalid one raises (:class:`RecordError`, naming its file)."""
+    records, problems = load_records(sweep_dir)
+    if problems:
+        raise RecordError(problems[0])
+    return records
