@@ -55,11 +55,33 @@ def test_an_augment_for_another_sample_layout_is_refused(overrides, message):
     assert message in config_errors(compose(overrides))
 
 
-def test_the_sample_layout_table_matches_the_sources():
-    from ablate.data import sources
+@pytest.mark.parametrize("overrides,message", [
+    (["augment=shift", "+augment.std=0.1"], "augment.std is not a field of augment=shift; its fields: max_shift"),
+    (["data=mnist1d", "data.source.num_samples=0"], "data.source.num_samples=0 is invalid: it must be an integer >= 1"),
+    (["data=copy", "model=rnn", "model.kind=encoder_decoder", "data.source.task=shuffle"],
+     "data.source.task='shuffle' is invalid; valid values: copy, reverse, sort"),
+    (["data=cifar10", "data.source.name=svhn"],
+     "data.source.name='svhn' is invalid; valid values: mnist, fashion_mnist, cifar10"),
+    (["data.batch_size=null"], "data.batch_size=None is invalid: it must be an integer >= 1"),
+    (["trainer.devices=0"], "trainer.devices=0 is invalid: an integer >= 1, -1 (all), 'auto', or a list of ids"),
+    (["model=rnn", "model.kind=encoder_decoder", "model.readout=mean", "data=copy"],
+     "model.readout='mean' is invalid with model.kind=encoder_decoder: the decoder reads the encoder's final state"),
+])
+def test_each_part_names_its_own_bad_field(overrides, message):
+    assert any(e.startswith(message) for e in config_errors(compose(overrides)))
 
-    built = {"synthetic": sources.synthetic(num_samples=50), "digits": sources.digits(),
-             "mnist1d": sources.mnist1d(num_samples=50), "recall": sources.recall(num_samples=50),
-             "adding": sources.adding(num_samples=50), "seq2seq": sources.seq2seq(num_samples=50)}
-    assert {name: len(d.input_shape) for name, d in built.items()} == \
-        {k: v for k, v in sources.SAMPLE_DIMS.items() if k != "vision"}
+
+def test_a_users_parts_are_asked_what_they_accept():
+    """Targets outside ablate are imported and checked on ablate's field names (a field means the same
+    everywhere); an augment is asked for the sample layout it takes."""
+    cfg = compose(["model._target_=collections.OrderedDict", "model.depth=0", "model.dropout=1",
+                   "augment=crop", "augment._target_=tests.test_validate._Images", "augment.padding=-1"])
+    assert sorted(config_errors(cfg)) == [
+        "augment.padding=-1 is invalid: it must be an integer >= 0",
+        "augment=_images takes (C, H, W) images; data=mnist1d gives (C, L) signals",
+        "model.depth=0 is invalid: it must be an integer >= 1",
+        "model.dropout=1 is invalid: it must be in [0.0, 1.0)"]
+
+
+class _Images:
+    sample_dims = 3

@@ -3,12 +3,15 @@ draws per sample over every leading dim, and does what its name says."""
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 
+from ablate import inputs
 from ablate.data.augment import Crop, Flip, Noise, Shift, translate
-from tests.support import compose
+from tests.support import choices, compose, group
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -124,6 +127,18 @@ def test_none_config_builds_nothing():
 
 def test_each_transform_states_its_sample_layout():
     assert (Shift.sample_dims, Noise.sample_dims, Crop.sample_dims, Flip.sample_dims) == (2, None, 3, 3)
+
+
+@pytest.mark.parametrize("name", [c for c in choices("augment") if c != "none"])
+def test_a_transform_table_is_its_class_arguments_and_its_shipped_config(name):
+    """What the config check reads without torch (ablate.inputs.AUGMENTS) is what the class takes."""
+    node = group("augment", name)
+    cls = get_class(node._target_)
+    entry = inputs.AUGMENTS[cls.__name__]
+    assert cls.accepts is entry and cls.sample_dims == entry.sample_dims
+    assert inputs.augment_of(node._target_) is entry
+    assert set(entry.fields) == set(inspect.signature(cls).parameters) == set(node) - {"_target_"}
+    assert inputs.augment_errors(node, None) == []
 
 
 # --- wired into the DataModule ------------------------------------------------------------------

@@ -3,16 +3,18 @@ mean, MNIST-1D's disk cache, and the shipped data configs."""
 
 from __future__ import annotations
 
+import inspect
 from importlib.metadata import version
 
 import pytest
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_method, instantiate
 
+from ablate import inputs
 from ablate.data import DataModule, Dataset
 from ablate.data import sources
 from ablate.validate import config_errors
-from tests.support import compose
+from tests.support import choices, compose, group
 
 
 def _check(d: Dataset, n: int, shape: tuple, num_classes: int):
@@ -137,7 +139,7 @@ def test_vision_missing_root_shows_the_layout(tmp_path):
     assert "never downloads" in message
     with pytest.raises(FileNotFoundError, match=r"cifar-10-batches-py/\{data_batch_1\.\.5"):
         sources.vision("cifar10", str(root))
-    with pytest.raises(ValueError, match="valid: mnist, fashion_mnist, cifar10"):
+    with pytest.raises(ValueError, match="data.source.name='svhn' is invalid; valid values: mnist, fashion_mnist, cifar10"):
         sources.vision("svhn", str(root))
 
 
@@ -176,7 +178,7 @@ def test_seq2seq_targets_follow_the_task(task):
 
 
 def test_seq2seq_rejects_an_unknown_task():
-    with pytest.raises(ValueError, match="valid: copy, reverse, sort"):
+    with pytest.raises(ValueError, match="data.source.task='shuffle' is invalid; valid values: copy, reverse, sort"):
         sources.seq2seq("shuffle")
 
 
@@ -189,3 +191,31 @@ def test_seq2seq_configs(data):
     x, y = dm.splits["train"]
     assert y.shape == (len(x), 5)
     assert sum(len(y) for _, y in dm.splits.values()) == 600
+
+
+# --- the table the config check reads (ablate.inputs) matches the sources ------------------------
+
+def test_the_source_table_matches_the_sources():
+    """Each source's entry: the dims of the samples it gives, fields it takes; seq2seq's tasks."""
+    built = {"synthetic": sources.synthetic(num_samples=50), "digits": sources.digits(),
+             "mnist1d": sources.mnist1d(num_samples=50), "recall": sources.recall(num_samples=50),
+             "adding": sources.adding(num_samples=50), "seq2seq": sources.seq2seq(num_samples=50)}
+    assert set(inputs.SOURCES) == {*built, "vision"}
+    assert {name: len(d.input_shape) for name, d in built.items()} == \
+        {name: inputs.SOURCES[name].sample_dims for name in built}
+    assert [name for name, d in built.items() if d.y.dim() == 2] == \
+        [name for name, s in inputs.SOURCES.items() if s.per_position]
+    for name, entry in inputs.SOURCES.items():
+        assert set(entry.fields) <= set(inspect.signature(getattr(sources, name)).parameters), name
+    assert tuple(sources.TARGETS) == inputs.SEQ2SEQ_TASKS
+
+
+@pytest.mark.parametrize("data", choices("data"))
+def test_every_shipped_data_config_names_a_source_in_the_table(data):
+    node = group("data", data)
+    name = node.source._target_.rsplit(".", 1)[-1]
+    assert inputs.source_of(node.source._target_) is inputs.SOURCES[name]
+    assert get_method(node.source._target_) is getattr(sources, name)
+    assert set(node.source) - {"_target_"} <= set(inspect.signature(getattr(sources, name)).parameters)
+    assert set(inputs.DATAMODULE) | set(node) - {"_target_"} <= set(inspect.signature(DataModule).parameters)
+    assert inputs.data_errors(node) == [] or data in ("mnist", "fashion_mnist", "cifar10")   # not on disk here

@@ -72,11 +72,11 @@ def test_readouts(bidirectional):
 
 
 def test_bad_options():
-    with pytest.raises(ValueError, match="valid: last, mean, all"):
+    with pytest.raises(ValueError, match="model.readout='first' is invalid; valid values: last, mean, all"):
         RNN(MNIST1D, 10, nn.ReLU, Norm("none"), readout="first")
-    with pytest.raises(ValueError, match="valid: encoder, encoder_decoder"):
+    with pytest.raises(ValueError, match="valid values: encoder, encoder_decoder"):
         RNN(MNIST1D, 10, nn.ReLU, Norm("none"), kind="decoder")
-    with pytest.raises(ValueError, match="for kind=encoder"):
+    with pytest.raises(ValueError, match="invalid with model.kind=encoder_decoder: the decoder reads the encoder's final state"):
         RNN(MNIST1D, 10, nn.ReLU, Norm("none"), kind="encoder_decoder", readout="all")
 
 

@@ -26,7 +26,7 @@ def test_variants():
     for overrides in ({"pre_ln": False}, {"positional": "learned"}, {"positional": "none"}):
         model, _ = build("transformer", "gelu", "layer", **overrides)
         assert model(x).shape == (4, 10)
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(ValueError, match=r"divisible by model.heads=4 \(e.g. model.heads=3\)"):
         Transformer(MNIST1D, 10, nn.ReLU, Norm("layer"), width=30, heads=4)
 
 
@@ -126,9 +126,9 @@ def test_encoder_decoder_encoder_is_bidirectional():
 def test_decoding_kinds_reject_norms_that_mix_positions_and_bad_kinds():
     for kind in ("decoder", "encoder_decoder"):
         for norm in ("batch", "group"):
-            with pytest.raises(ValueError, match=f"norm={norm} is not supported by model.kind={kind}"):
+            with pytest.raises(ValueError, match=f"norm={norm} is not supported by model=transformer with model.kind={kind}"):
                 Transformer(COPY, 8, nn.ReLU, Norm(norm), kind=kind)
-    with pytest.raises(ValueError, match="valid: encoder, decoder, encoder_decoder"):
+    with pytest.raises(ValueError, match="valid values: encoder, decoder, encoder_decoder"):
         Transformer(COPY, 8, nn.ReLU, Norm("none"), kind="seq2seq")
     model = Transformer(COPY, 8, nn.ReLU, Norm("none"), kind="decoder")
     with pytest.raises(ValueError, match="at most as many steps as the input has"):

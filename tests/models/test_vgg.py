@@ -46,7 +46,7 @@ def test_pools_only_while_the_map_is_wide_enough():
     assert nopool.head[1].in_features == 32 * 40
     avg, _ = build("vgg", pool="avg")
     assert any(isinstance(m, nn.AvgPool1d) for m in avg.modules())
-    with pytest.raises(ValueError, match="valid: max, avg, none"):
+    with pytest.raises(ValueError, match="model.pool='strided' is invalid; valid values: max, avg, none"):
         VGG(DIGITS, 10, nn.ReLU, Norm("none"), pool="strided")
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from ablate.inputs import AUGMENTS
+
 
 def _randint(low: int, high: int, shape: torch.Size, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
     return torch.randint(low, high, shape, generator=generator, device=generator.device).to(like.device)
@@ -47,7 +49,8 @@ class Shift:
     """Translate each signal ``(..., C, L)`` in time by a uniform whole number of steps in
     ``[-max_shift, max_shift]``, zero-filled (the same shift for all its channels)."""
 
-    sample_dims = 2
+    accepts = AUGMENTS["Shift"]     # what it takes (read by the config check without torch)
+    sample_dims = accepts.sample_dims
 
     def __init__(self, max_shift: int = 4):
         if int(max_shift) != max_shift or max_shift < 0:
@@ -65,7 +68,8 @@ class Shift:
 class Noise:
     """Add independent Gaussian noise of standard deviation ``std`` to every value."""
 
-    sample_dims = None
+    accepts = AUGMENTS["Noise"]     # what it takes (read by the config check without torch)
+    sample_dims = accepts.sample_dims
 
     def __init__(self, std: float = 0.1):
         if not std >= 0:
@@ -85,7 +89,8 @@ class Crop:
     every side, cut an H×W window at a uniform offset; i.e. a zero-filled translation by up to
     ``padding`` pixels along each axis."""
 
-    sample_dims = 3
+    accepts = AUGMENTS["Crop"]     # what it takes (read by the config check without torch)
+    sample_dims = accepts.sample_dims
 
     def __init__(self, padding: int = 2):
         if int(padding) != padding or padding < 0:
@@ -105,7 +110,8 @@ class Crop:
 class Flip:
     """Mirror each image ``(..., C, H, W)`` left to right with probability ``p``."""
 
-    sample_dims = 3
+    accepts = AUGMENTS["Flip"]     # what it takes (read by the config check without torch)
+    sample_dims = accepts.sample_dims
 
     def __init__(self, p: float = 0.5):
         if not 0 <= p <= 1:

@@ -6,6 +6,7 @@ import lightning as L
 import torch
 
 from ablate.data.sources import Dataset
+from ablate.inputs import layout_error
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -126,11 +127,9 @@ class DataModule(L.LightningDataModule):
         self.source, self.batch_size, self.eval_batch_size = source, batch_size, eval_batch_size
         self.seed, self.on_device = seed, on_device
         self.batches_per_call, self.augment = max(1, int(batches_per_call)), augment
-        dims = getattr(augment, "sample_dims", None)
-        if dims is not None and dims != len(source.input_shape):
-            layouts = {2: "(C, L) signals", 3: "(C, H, W) images"}
-            raise ValueError(f"augment={type(augment).__name__.lower()} takes {layouts.get(dims, f'{dims}-d samples')}; "
-                             f"data={source.name} gives {source.input_shape} samples")
+        if message := layout_error(type(augment).__name__.lower(), getattr(augment, "sample_dims", None), source.name,
+                                   len(source.input_shape)):
+            raise ValueError(message)
         n = len(source.y)
         n_val, n_test = round(n * val_fraction), round(n * test_fraction)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ablate.inputs import SOURCES, VISION, missing_vision_files
+
 log = logging.getLogger(__name__)
 
 
@@ -160,7 +162,7 @@ def adding(num_samples: int = 4000, length: int = 50, seed: int = 0) -> Dataset:
     return _dataset(np.stack([values, markers], axis=1), labels, 2, f"adding{length}")
 
 
-SEQ2SEQ_TASKS = {  # task: the target sequence of each row of symbols (N, length)
+TARGETS = {  # ablate.inputs.SEQ2SEQ_TASKS: the target sequence of each row of symbols (N, length)
     "copy": lambda symbols: symbols,
     "reverse": lambda symbols: symbols[:, ::-1],
     "sort": lambda symbols: np.sort(symbols, axis=1),
@@ -176,45 +178,18 @@ def seq2seq(task: str = "copy", length: int = 8, num_symbols: int = 8, num_sampl
     is the last input); sort also needs counting. Per-token chance is 1/num_symbols (sort's positions
     have skewed marginals - the first sorted symbol is usually a small one - so a model that learns
     only those beats it); whole-sequence chance is num_symbols**-length."""
-    if task not in SEQ2SEQ_TASKS:
-        raise ValueError(f"data.source.task={task!r}; valid: {', '.join(SEQ2SEQ_TASKS)}")
+    SOURCES["seq2seq"].fields["task"].require("data.source.task", task)
     rng = np.random.default_rng(seed)
     symbols = rng.integers(0, num_symbols, (num_samples, length))
     onehot = np.eye(num_symbols, dtype=np.float32)[symbols]                 # (N, L, num_symbols)
-    targets = np.ascontiguousarray(SEQ2SEQ_TASKS[task](symbols))
+    targets = np.ascontiguousarray(TARGETS[task](symbols))
     return _dataset(onehot.transpose(0, 2, 1), targets, num_symbols, f"{task}{length}")
-
-
-# how many dims one sample of each source has: 1 (features), 2 ((C, L) signals and sequences) or
-# 3 ((C, H, W) images); read by the config check before anything is built (tested against the sources)
-SAMPLE_DIMS = {"synthetic": 1, "digits": 3, "mnist1d": 2, "recall": 2, "adding": 2, "seq2seq": 2, "vision": 3}
-
-VISION = {  # name: (torchvision class, a file it needs under root, how the folder must look, classes)
-    "mnist": ("MNIST", "MNIST/raw/train-images-idx3-ubyte",
-              "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", 10),
-    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw/train-images-idx3-ubyte",
-                      "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", 10),
-    "cifar10": ("CIFAR10", "cifar-10-batches-py/data_batch_1",
-                "cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}", 10),
-}
-
-
-def missing_vision_files(name: str, root: str) -> str | None:
-    """None when ``root`` holds data set ``name``, else a message showing the expected layout."""
-    cls_name, needed, layout, _ = VISION[name]
-    root_path = Path(root).expanduser()
-    if (root_path / needed).exists():
-        return None
-    return (f"data.source.root={str(root_path)!r} does not hold {cls_name} (no {root_path / needed}). "
-            f"Expected layout: {root_path}/{layout}. ablate never downloads: fetch it once where there is "
-            f"network (torchvision.datasets.{cls_name}(root, download=True)) and copy the folder here.")
 
 
 def vision(name: str, root: str, num_samples: int | None = None) -> Dataset:
     """A torchvision data set read from a local ``root`` (never downloaded); train and test files are
     pooled and re-split by the DataModule like every other source."""
-    if name not in VISION:
-        raise ValueError(f"data.source.name={name!r}; valid: {', '.join(VISION)}")
+    SOURCES["vision"].fields["name"].require("data.source.name", name)
     problem = missing_vision_files(name, root)
     if problem:
         raise FileNotFoundError(problem)

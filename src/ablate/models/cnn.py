@@ -5,10 +5,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ablate.families import SUPPORTED_NORMS
+from ablate.families import FAMILIES
 from ablate.nn import Norm
 from ablate.nn.parts import as_signal, signal_shape
 
+# pool name (ablate.families.POOLS but none) -> its (1-D, 2-D) layer
 POOLS = {"max": (nn.MaxPool1d, nn.MaxPool2d), "avg": (nn.AvgPool1d, nn.AvgPool2d)}
 
 
@@ -19,15 +20,15 @@ class CNN(nn.Module):
     while the map is still at least 2 wide, so deep stacks on short signals stay valid.
     """
 
-    supported_norms = SUPPORTED_NORMS["CNN"]
+    accepts = FAMILIES["CNN"]       # what it takes (read by the config check without torch)
+    supported_norms = accepts.norms
     vectorizable = True    # K seeds train as one stacked model (ablate.vectorize)
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,
                  depth: int = 3, width: int = 32, kernel_size: int = 5, pool: str = "max",
                  dropout: float = 0.0):
         super().__init__()
-        if pool not in (*POOLS, "none"):
-            raise ValueError(f"model.pool={pool!r}; valid: max, avg, none")
+        self.accepts.check(pool=pool)
         shape = signal_shape(tuple(input_shape))
         dims = 2 if len(shape) == 3 else 1
         conv = nn.Conv2d if dims == 2 else nn.Conv1d

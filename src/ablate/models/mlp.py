@@ -5,14 +5,15 @@ from typing import Callable
 
 from torch import nn
 
-from ablate.families import SUPPORTED_NORMS
+from ablate.families import FAMILIES
 from ablate.nn import Norm
 
 
 class MLP(nn.Module):
     """``depth`` hidden layers of ``width`` units: Linear → norm → activation → dropout, then a head."""
 
-    supported_norms = SUPPORTED_NORMS["MLP"]
+    accepts = FAMILIES["MLP"]       # what it takes (read by the config check without torch)
+    supported_norms = accepts.norms
     vectorizable = True    # K seeds train as one stacked model (ablate.vectorize)
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,

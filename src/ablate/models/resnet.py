@@ -4,7 +4,7 @@ from typing import Callable
 
 from torch import nn
 
-from ablate.families import SUPPORTED_NORMS
+from ablate.families import FAMILIES
 from ablate.nn import Norm
 from ablate.nn.parts import as_signal, signal_shape
 
@@ -36,7 +36,8 @@ class ResNet(nn.Module):
     ``depth`` counts blocks (2 convs each); ``residual`` switches the skip connections on or off.
     """
 
-    supported_norms = SUPPORTED_NORMS["ResNet"]
+    accepts = FAMILIES["ResNet"]       # what it takes (read by the config check without torch)
+    supported_norms = accepts.norms
     vectorizable = True    # K seeds train as one stacked model (ablate.vectorize)
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,

@@ -5,12 +5,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ablate.families import KINDS, READOUTS, SUPPORTED_NORMS
+from ablate.families import FAMILIES
 from ablate.models.decoding import as_output, greedy, output_steps, teacher_inputs
 from ablate.nn import Norm
 from ablate.nn.parts import as_sequence, sequence_shape
 
-CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}     # the layer of each of ablate.families.CELLS
 
 
 class RNN(nn.Module):
@@ -33,7 +33,8 @@ class RNN(nn.Module):
     means by a normalised recurrent net, and layer norm is the standard there.
     """
 
-    supported_norms = SUPPORTED_NORMS["RNN"]
+    accepts = FAMILIES["RNN"]       # what it takes (read by the config check without torch)
+    supported_norms = accepts.norms
     vectorizable = False
     not_vectorizable_because = "torch.func.vmap has no batching rule for the fused nn.RNN/LSTM/GRU kernels"
     takes_targets = False          # True for kind=encoder_decoder (set per model)
@@ -42,13 +43,7 @@ class RNN(nn.Module):
                  cell: str = "lstm", depth: int = 1, width: int = 64, dropout: float = 0.0,
                  bidirectional: bool = False, readout: str = "last", kind: str = "encoder"):
         super().__init__()
-        for key, value, valid in (("cell", cell, tuple(CELLS)), ("readout", readout, READOUTS),
-                                  ("kind", kind, KINDS["RNN"])):
-            if value not in valid:
-                raise ValueError(f"model.{key}={value!r}; valid: {', '.join(valid)}")
-        if kind == "encoder_decoder" and readout != "last":
-            raise ValueError(f"model.readout={readout!r} is for kind=encoder: with kind=encoder_decoder the "
-                             "head reads every decoder step")
+        self.accepts.check(cell=cell, readout=readout, kind=kind)
         length, features = sequence_shape(tuple(input_shape))
         self.kind, self.readout, self.width, self.start = kind, readout, width, num_classes
         self.directions = 2 if bidirectional else 1

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ablate.families import CAUSAL_NORMS, KINDS, SUPPORTED_NORMS
+from ablate.families import FAMILIES
 from ablate.models.decoding import as_output, greedy, output_steps, teacher_inputs
 from ablate.nn import Norm
 from ablate.nn.parts import as_sequence, sequence_shape
@@ -84,7 +84,8 @@ class Transformer(nn.Module):
     layer): batch and group statistics would carry the future into the past.
     """
 
-    supported_norms = SUPPORTED_NORMS["Transformer"]
+    accepts = FAMILIES["Transformer"]       # what it takes (read by the config check without torch)
+    supported_norms = accepts.norms
     vectorizable = False
     not_vectorizable_because = "vmap runs scaled_dot_product_attention through a per-sample fallback: 4 stacked seeds took 1.9x as long as 4 runs one by one here"
     takes_targets = False          # True for kind=decoder and encoder_decoder (set per model)
@@ -93,16 +94,7 @@ class Transformer(nn.Module):
                  depth: int = 2, width: int = 64, heads: int = 4, mlp_ratio: int = 2, pre_ln: bool = True,
                  positional: str = "sinusoidal", dropout: float = 0.0, kind: str = "encoder"):
         super().__init__()
-        if width % heads:
-            raise ValueError(f"model.width={width} must be divisible by model.heads={heads}")
-        if positional not in ("sinusoidal", "learned", "none"):
-            raise ValueError(f"model.positional={positional!r}; valid: sinusoidal, learned, none")
-        if kind not in KINDS["Transformer"]:
-            raise ValueError(f"model.kind={kind!r}; valid: {', '.join(KINDS['Transformer'])}")
-        if kind != "encoder" and norm.name not in CAUSAL_NORMS:
-            raise ValueError(f"norm={norm.name} is not supported by model.kind={kind}: its statistics are taken "
-                             f"over the positions, so the future would leak into the past; valid norms for it: "
-                             f"{', '.join(CAUSAL_NORMS)}")
+        self.accepts.check(norm=norm.name, width=width, heads=heads, positional=positional, kind=kind)
         length, features = sequence_shape(tuple(input_shape))
         self.kind, self.length, self.start = kind, length, num_classes
         self.takes_targets = kind != "encoder"

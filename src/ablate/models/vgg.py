@@ -5,7 +5,7 @@ from typing import Callable
 
 from torch import nn
 
-from ablate.families import SUPPORTED_NORMS
+from ablate.families import FAMILIES
 from ablate.models.cnn import POOLS
 from ablate.nn import Norm
 from ablate.nn.parts import as_signal, signal_shape
@@ -22,15 +22,15 @@ class VGG(nn.Module):
     shrinks and most parameters sit in the dense head, where the dropout acts (0.5 in both papers).
     """
 
-    supported_norms = SUPPORTED_NORMS["VGG"]
+    accepts = FAMILIES["VGG"]       # what it takes (read by the config check without torch)
+    supported_norms = accepts.norms
     vectorizable = True    # K seeds train as one stacked model (ablate.vectorize): conv, norm, pool, dense
 
     def __init__(self, input_shape, num_classes: int, activation: Callable[[], nn.Module], norm: Norm,
                  depth: int = 3, width: int = 16, kernel_size: int = 3, hidden: int = 128, pool: str = "max",
                  dropout: float = 0.5):
         super().__init__()
-        if pool not in (*POOLS, "none"):
-            raise ValueError(f"model.pool={pool!r}; valid: max, avg, none")
+        self.accepts.check(pool=pool)
         shape = signal_shape(tuple(input_shape))
         dims = 2 if len(shape) == 3 else 1
         conv = nn.Conv2d if dims == 2 else nn.Conv1d
