@@ -1,23 +1,63 @@
 """Where the members of a ``seeds=[...]`` job write: the folder a ``seed=k`` job would have, so a
-later sweep of ``seed=k`` jobs finds them done; each member gets its own logger."""
+later sweep of ``seed=k`` jobs finds them done; each member gets its own logger; whether a job's
+members can train as one stacked model, read from the config alone (:func:`vectorize_refusal`)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
+import pytest
 
 from ablate import job_id
-from ablate.members import member_dirname
+from ablate.members import ELEMENTWISE_NAMES, NOT_VECTORIZABLE, Member, member_dirname, vectorize_refusal
 from ablate.results import load_sweep, read_record
-from tests.support import PYTHON
+from tests.support import run_ablate
 
 
 def _ablate(*args, cwd):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    proc = subprocess.run([PYTHON, "-m", "ablate", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = run_ablate(args, cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+# --- whether members can be one stacked model ------------------------------------------------------
+
+def test_the_table_of_built_in_families_is_what_the_families_say():
+    import ablate.models
+    from ablate.optim import ELEMENTWISE
+
+    for name, why in NOT_VECTORIZABLE.items():
+        family = getattr(ablate.models, name)
+        assert bool(getattr(family, "vectorizable", False)) == (why is None), name
+        assert getattr(family, "not_vectorizable_because", None) == why, name
+    assert set(NOT_VECTORIZABLE) == {n for n in ablate.models.__all__ if isinstance(getattr(ablate.models, n), type)
+                                     and hasattr(getattr(ablate.models, n), "vectorizable")}
+    assert ELEMENTWISE_NAMES == tuple(c.__name__ for c in ELEMENTWISE)
+
+
+SEEDS, RATES = [Member(0), Member(1)], [Member(0, 0.1), Member(0, 0.2)]
+
+
+@pytest.mark.parametrize("overrides,members,refusal", [
+    ([], SEEDS, None),
+    (["optimizer=adamw"], RATES, None),
+    (["model=resnet", "optimizer=momentum"], RATES, None),
+    (["model=rnn"], SEEDS, "model=rnn cannot be vectorized (torch.func.vmap has no batching rule"),
+    (["model=transformer"], SEEDS, "model=transformer cannot be vectorized (vmap runs scaled_dot_product_attention"),
+    (["vectorize=false"], SEEDS, "vectorize=false"),
+    (["trainer.devices=2"], SEEDS, "vectorized seeds train on one device"),
+    (["+trainer.gradient_clip_val=1.0"], SEEDS, "trainer.gradient_clip_val clips the norm of all members"),
+    (["scheduler=plateau"], SEEDS, "scheduler=plateau follows one monitored metric"),
+    (["optimizer._target_=torch.optim.Adagrad"], SEEDS, None),
+    (["optimizer._target_=torch.optim.Adagrad"], RATES,
+     "optimizer=Adagrad takes no per-member learning rate (ablate.optim.MemberRates needs SGD, Adam, AdamW, RMSprop)"),
+    (["optimizer._target_=torch.optim.adam.Adam"], RATES, None),
+], ids=["mlp", "adamw-rates", "resnet-momentum-rates", "rnn", "transformer", "vectorize-false", "devices",
+        "clipping", "plateau", "adagrad-seeds", "adagrad-rates", "module-path"])
+def test_vectorize_refusal_says_why_from_the_config(compose_cfg, overrides, members, refusal):
+    got = vectorize_refusal(compose_cfg(overrides), members)
+    assert got == refusal if refusal is None else got.startswith(refusal), got
+
+
+# --- where members write ---------------------------------------------------------------------------
 
 
 def test_member_dirname_is_hydras_override_dirname_of_the_seed_job():

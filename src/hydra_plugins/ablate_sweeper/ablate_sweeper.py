@@ -14,7 +14,7 @@ With a claim (``+experiment=...``) and ``seed`` not swept, it adds the seeds its
   that a still-undecided check reads (a tune check: its chosen cells, with fresh seeds), until
   every check is decided or ``budget.max_seeds`` is reached.
 
-Where the family allows it (:func:`ablate.run.vectorize_refusal`), a look's seeds of one cell are
+Where the family allows it (:func:`ablate.members.vectorize_refusal`), a look's seeds of one cell are
 one job (``<cell> seeds=[0,1,2]``: the seeds trained as one vectorized model), and the cells that
 differ only in ``optimizer.lr`` are one job too (``lrs=[...]``, for an optimizer that takes a rate
 per member); each member still writes its record in the folder its own ``<cell> seed=k`` job
@@ -264,8 +264,7 @@ class AblateSweeper(Sweeper):
         """How the runs of ``cell`` may share a job (see :func:`look_jobs`): ``lrs`` when its seeds and
         its learning rate can be members of one vectorized job, ``seeds`` when only its seeds can,
         None when the family, the trainer or ``vectorize=false`` refuse it."""
-        from ablate.members import Member
-        from ablate.run import vectorize_refusal
+        from ablate.members import Member, vectorize_refusal     # reads the config only: no torch here
 
         cfg = self.compose([*cell, "seeds=[0,1]"])
         if vectorize_refusal(cfg, [Member(0), Member(1)]) is not None:
@@ -354,15 +353,9 @@ def _budget_seeds(cfg: DictConfig) -> tuple[int, int | None]:
 def _read_records(sweep_dir: Path) -> list[dict]:
     """Every readable, valid record of the sweep (a torn or foreign file is skipped here; the
     report lists it)."""
-    from ablate.results import RECORD_NAME, read_record, validate_record
+    from ablate.results import load_records
 
-    records = []
-    for path in sorted(sweep_dir.rglob(RECORD_NAME)):
-        try:
-            records.append(validate_record(read_record(path)))
-        except (OSError, ValueError):
-            continue
-    return records
+    return load_records(sweep_dir)[0]
 
 
 def _judge(records: list[dict], claim: dict):
