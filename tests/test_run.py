@@ -37,7 +37,7 @@ import yaml
 
 import ablate
 import ablate.run
-from ablate.report.values import cell_key
+from ablate.report.records.values import cell_key
 from ablate.results import RECORD_NAME, read_record, validate_record, write_record
 from ablate.run import build, run_trial
 from hydra_plugins.ablate_sweeper.ablate_sweeper import job_dict

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -27,15 +26,15 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Sequence
 
-from ablate.report import stats
-from ablate.report.build import ReportError, analyse, load_records
-from ablate.report.render import (Bullets, Code, Document, Heading, Link, Para, Plain, Table, Thumb, badge, to_html,
+from ablate.report.judge import stats
+from ablate.report.build import ReportError, build_report
+from ablate.report.present.verdict import VERDICT_JSON
+from ablate.report.present.render import (Bullets, Code, Document, Heading, Link, Para, Plain, Table, Thumb, badge, to_html,
                                   to_markdown)
 from ablate.results import atomic_write_text
 
 DONE = "catalogue.json"            # per experiment: how and when it finished
 INDEX_MD, INDEX_HTML = "index.md", "index.html"
-_FIRST_FIGURE = re.compile(r"!\[[^\]]*\]\((figures/[^)]+\.png)\)")
 
 
 def experiments() -> list[str]:
@@ -89,7 +88,7 @@ class Entry:
 
     name: str
     folder: Path
-    claims: list = field(default_factory=list)      # ClaimResult
+    claims: list = field(default_factory=list)      # verdict.json's claims
     figure: Path | None = None
     wall_time_s: float | None = None
     runs: int = 0
@@ -98,33 +97,40 @@ class Entry:
 
 
 def read_entry(name: str, folder: Path) -> Entry:
+    """One experiment's row, from its report's ``verdict.json`` (built first from the records when a
+    sweep finished without one, e.g. a report deleted by hand)."""
     entry = Entry(name, folder)
     try:
         entry.wall_time_s = json.loads((folder / DONE).read_text()).get("wall_time_s")
     except (OSError, ValueError):
         pass
-    try:
-        records, _ = load_records(folder)
-    except ReportError as e:
-        entry.problem = "not run yet" if not folder.is_dir() else str(e)
+    if not folder.is_dir():
+        entry.problem = "not run yet"
         return entry
-    entry.runs = len(records)
-    entry.versions = dict(records[-1].get("versions") or {})
-    entry.claims = analyse(records, with_figures=False).claims
+    path = folder / VERDICT_JSON
+    if not path.is_file():
+        try:
+            build_report(folder)
+        except ReportError as e:
+            entry.problem = str(e)
+            return entry
     try:
-        found = _FIRST_FIGURE.search((folder / "report.md").read_text())
-    except OSError:
-        found = None
-    if found and (folder / found.group(1)).is_file():
-        entry.figure = folder / found.group(1)
+        verdicts = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        entry.problem = f"{path} could not be read: {e}"
+        return entry
+    entry.runs, entry.versions, entry.claims = verdicts["runs"], verdicts["versions"], verdicts["claims"]
+    figure = verdicts.get("headline_figure")
+    if figure and (folder / figure).is_file():
+        entry.figure = folder / figure
     return entry
 
 
-def _clauses(claim) -> list:
+def _clauses(claim: dict) -> list:
     parts: list = []
-    for clause in claim.clauses:
-        parts += ["; " if parts else "", badge(clause.verdict), " ", Plain(clause.clause.text or clause.clause.name)]
-    return parts or [badge(claim.verdict)]
+    for clause in claim["clauses"]:
+        parts += ["; " if parts else "", badge(clause["verdict"]), " ", Plain(clause["text"] or clause["name"])]
+    return parts or [badge(claim["verdict"])]
 
 
 def _hardware() -> str:
@@ -143,12 +149,12 @@ def _hardware() -> str:
 
 def compose_index(entries: Sequence[Entry], out_dir: Path, overrides: Sequence[str]) -> Document:
     claims = [c for e in entries for c in e.claims]
-    counts = {v: sum(c.verdict == v for c in claims) for v in (stats.SUPPORTED, stats.NOT_SUPPORTED,
+    counts = {v: sum(c["verdict"] == v for c in claims) for v in (stats.SUPPORTED, stats.NOT_SUPPORTED,
                                                                 stats.INCONCLUSIVE)}
     clause_counts = {}
     for c in claims:
-        for clause in c.clauses:
-            key = "no effect within ±δ" if clause.verdict.startswith("no effect") else clause.verdict
+        for clause in c["clauses"]:
+            key = "no effect within ±δ" if clause["verdict"].startswith("no effect") else clause["verdict"]
             clause_counts[key] = clause_counts.get(key, 0) + 1
     doc = Document("ablate catalogue: every claim, measured")
     missing = sum(not e.claims for e in entries)
@@ -166,8 +172,8 @@ def compose_index(entries: Sequence[Entry], out_dir: Path, overrides: Sequence[s
         if not e.claims:
             rows.append([Code(e.name), Plain(e.problem or "no claim"), "", "", Plain(time_text)])
         for claim in e.claims:
-            rows.append([[Code(e.name), " ", Link("report", link)], Plain(claim.statement), _clauses(claim),
-                         thumb, [badge(claim.verdict), " ", Plain(time_text)]])
+            rows.append([[Code(e.name), " ", Link("report", link)], Plain(claim["statement"]), _clauses(claim),
+                         thumb, [badge(claim["verdict"]), " ", Plain(time_text)]])
     doc.add(Heading(2, "Claims"), Table(["experiment", "claim", "verdict per clause", "headline figure",
                                          "claim verdict, cost"], rows))
     versions = next((e.versions for e in entries if e.versions), {})

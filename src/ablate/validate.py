@@ -126,8 +126,8 @@ def _wandb_key_available() -> bool:
 
 def claim_errors(claim: Any) -> list[str]:
     """The experiment's claim block must say what to compare and how, or its report cannot judge
-    it: the schema and its checks live in :mod:`ablate.report.claims` (torch- and SciPy-free)."""
-    from ablate.report.claims import claim_errors as errors_of
+    it: the schema and its checks live in :mod:`ablate.report.spec.claim` (torch- and SciPy-free)."""
+    from ablate.report.spec.claim import claim_errors as errors_of
 
     if claim is None:
         return []

@@ -8,11 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from ablate.report import stats
-from ablate.report.checks import interval_width, judge_look, scope_of
-from ablate.report.claims import parse_check
-from ablate.report.judge import judge_check, judge_claim
-from ablate.report.sequential import Look
+from ablate.report.judge import stats
+from ablate.report.judge.look import judge_look, scope_of
+from ablate.report.judge.plain import interval_width
+from ablate.report.spec.claim import parse_check
+from ablate.report.judge.claim import judge_check, judge_claim
+from ablate.report.judge.sequential import Look
+from ablate.report.present.text import text_of
 from tests.report.records import (
     NOISE, RESIDUAL_CLAIM, make_record, optimizer_records, residual_sweep_records, toy_claim, two_level_records,
 )
@@ -23,10 +25,10 @@ def test_where_max_filters_to_the_deepest_level():
     check = judge_claim(records, RESIDUAL_CLAIM).checks[0]
     assert check.where == {"model.depth": 32}
     # Three ok seeds a side at depth 32 (the diverged plain seed is not one of them).
-    assert check.comparison.treatment.n == 3 and check.comparison.baseline.n == 3
+    assert check.estimate.treatment.n == 3 and check.estimate.baseline.n == 3
     assert all(rid.startswith("d32-res") for rid in check.run_ids["treatment"])
     assert all(rid.startswith("d32-plain") for rid in check.run_ids["baseline"])
-    assert check.comparison.baseline.mean == pytest.approx(1.7, abs=0.05)
+    assert check.estimate.baseline.mean == pytest.approx(1.7, abs=0.05)
     assert check.verdict == stats.SUPPORTED
     assert check.counts["baseline"]["diverged"] == 1
     assert any("baseline: 1 diverged run(s) left out" in n for n in check.notes)
@@ -44,8 +46,8 @@ def test_transform_log10_compares_orders_of_magnitude():
              "where": {"model.depth": "max"}, "transform": "log10"}
     result = judge_check(residual_sweep_records(), check)
     assert result.verdict == stats.SUPPORTED
-    assert result.comparison.treatment.mean == pytest.approx(-32 / 4, abs=0.2)
-    assert result.metric_label == "log10(grad/first_layer)"
+    assert result.estimate.treatment.mean == pytest.approx(-32 / 4, abs=0.2)
+    assert text_of(result).metric_label == "log10(grad/first_layer)"
 
 
 def test_only_ok_runs_count_and_a_side_without_any_says_so():
@@ -54,7 +56,7 @@ def test_only_ok_runs_count_and_a_side_without_any_says_so():
         if r["run_id"].startswith("b"):
             r["status"], r["error"], r["metrics"] = "diverged", "nan loss", {"train/loss": None}
     check = judge_check(records, records[0]["claim"]["checks"][0])
-    assert check.verdict == stats.INCONCLUSIVE and check.comparison.baseline.n == 0
+    assert check.verdict == stats.INCONCLUSIVE and check.estimate.baseline.n == 0
     assert "no ok run with model.a=false" in check.reason
     assert check.counts["baseline"]["diverged"] == 5 and any("5 diverged" in n for n in check.notes)
 
@@ -83,13 +85,13 @@ def test_tune_picks_each_sides_best_learning_rate():
     claim = {"name": "opt", "statement": "adam beats sgd when each is tuned", "checks": [TUNE]}
     check = judge_claim(optimizer_records(MEANS, claim=claim), claim).checks[0]
     assert check.tuned == {"treatment": 0.001, "baseline": 0.1}
-    assert check.comparison.treatment.mean == pytest.approx(0.20 + np.mean(NOISE[:4]))
-    assert check.comparison.baseline.mean == pytest.approx(0.30 + np.mean(NOISE[:4]))
+    assert check.estimate.treatment.mean == pytest.approx(0.20 + np.mean(NOISE[:4]))
+    assert check.estimate.baseline.mean == pytest.approx(0.30 + np.mean(NOISE[:4]))
     assert sorted(check.run_ids["treatment"]) == [f"adam-0.001-{s}" for s in range(4)]
     assert sorted(check.run_ids["baseline"]) == [f"sgd-0.1-{s}" for s in range(4)]
     assert check.verdict == stats.SUPPORTED
-    assert "each side at its own best optimizer.lr (treatment at 0.001, baseline at 0.1" in check.setup()
-    assert "the same seeds choose and judge, which is optimistic for both sides" in check.seeds_line()
+    assert "each side at its own best optimizer.lr (treatment at 0.001, baseline at 0.1" in text_of(check).setup()
+    assert "the same seeds choose and judge, which is optimistic for both sides" in text_of(check).seeds_line()
 
 
 def test_tune_chooses_each_value_in_the_direction_of_select_on_not_of_the_checks_goal():
@@ -130,13 +132,13 @@ def test_tune_chooses_on_select_on_and_judges_on_fresh_seeds():
             r["metrics"]["val/acc"] = val[(opt, lr)]
             records.append(r)
     check = judge_claim(records, claim).checks[0]
-    assert check.select_on == "val/acc" and check.fresh
+    assert check.spec.select_on == "val/acc" and check.fresh
     assert check.tuned == {"treatment": 0.01, "baseline": 0.01}
     assert check.seeds_chose == (0, 1, 2) and check.seeds_judged == (3, 4, 5)
     assert sorted(check.run_ids["treatment"]) == [f"adam-0.01-{s}" for s in (3, 4, 5)]
-    assert check.comparison.treatment.mean == pytest.approx(0.85 + np.mean([NOISE[s % 5] for s in (3, 4, 5)]))
+    assert check.estimate.treatment.mean == pytest.approx(0.85 + np.mean([NOISE[s % 5] for s in (3, 4, 5)]))
     assert check.verdict == stats.SUPPORTED and check.look == 0 and check.looks_planned == 2
-    assert check.seeds_line() == "seeds 0-2 chose each side's optimizer.lr; fresh seeds 3-5 judged it"
+    assert text_of(check).seeds_line() == "seeds 0-2 chose each side's optimizer.lr; fresh seeds 3-5 judged it"
 
 
 def _spread_records(claim, acc, grid=(0.001, 0.01, 0.1, 1.0), seeds=range(4)):
@@ -165,9 +167,9 @@ def test_spread_with_exclude_compares_sensitivity_on_common_levels():
     check = judge_claim(records, claim).checks[0]
     assert check.spread_grid == [0.001, 0.01, 0.1]
     assert any("optimizer.lr=1 left out of the spread: no run to count for treatment" in n for n in check.notes)
-    assert check.comparison.treatment.n == 4 and check.comparison.baseline.n == 4
-    assert check.comparison.treatment.mean == pytest.approx(np.std([0.90, 0.91, 0.89], ddof=1))
-    assert check.comparison.baseline.mean == pytest.approx(np.std([0.20, 0.50, 0.85], ddof=1))
+    assert check.estimate.treatment.n == 4 and check.estimate.baseline.n == 4
+    assert check.estimate.treatment.mean == pytest.approx(np.std([0.90, 0.91, 0.89], ddof=1))
+    assert check.estimate.baseline.mean == pytest.approx(np.std([0.20, 0.50, 0.85], ddof=1))
     assert check.verdict == stats.INCONCLUSIVE  # identical spreads on every seed: no variance
     # Seed-to-seed variation in the spread: now the test is defined, and adam's spread is smaller.
     for r in records:
@@ -175,8 +177,8 @@ def test_spread_with_exclude_compares_sensitivity_on_common_levels():
             r["metrics"]["val/acc"] -= 0.02 * r["seed"]
     check = judge_claim(records, claim).checks[0]
     assert check.verdict == stats.SUPPORTED
-    assert check.metric_label == "sd of val/acc over optimizer.lr"
-    assert "sd over the optimizer.lr grid (0.001, 0.01, 0.1)" in check.setup()
+    assert text_of(check).metric_label == "sd of val/acc over optimizer.lr"
+    assert "sd over the optimizer.lr grid (0.001, 0.01, 0.1)" in text_of(check).setup()
     assert len(check.run_ids["treatment"]) == 12
 
 
@@ -186,10 +188,10 @@ def test_on_diverged_worst_scores_a_diverged_run_as_the_worst_ok_value():
     claim = {"name": "opt", "statement": "s", "checks": [SPREAD]}
     records = _spread_records(claim, {"adam": [0.90, 0.91, 0.89, None], "sgd": [0.20, 0.50, 0.85, 0.10]})
     check = judge_claim(records, claim).checks[0]
-    assert check.on_diverged == "worst" and check.spread_grid == [0.001, 0.01, 0.1, 1.0]
+    assert check.spec.on_diverged == "worst" and check.spread_grid == [0.001, 0.01, 0.1, 1.0]
     assert check.counts["treatment"]["diverged"] == 4
     assert any("4 diverged run(s) scored as worst (0.100)" in n for n in check.notes)
-    assert check.comparison.treatment.mean == pytest.approx(
+    assert check.estimate.treatment.mean == pytest.approx(
         np.mean([np.std([0.90 + 0.004 * s, 0.91 + 0.004 * s, 0.89 + 0.004 * s, 0.10], ddof=1) for s in range(4)]))
 
 
@@ -198,30 +200,30 @@ def test_on_diverged_chance_and_exclude_on_a_plain_check():
     records[0]["status"], records[0]["error"], records[0]["metrics"] = "diverged", "nan", {"test/acc": None}
     base = {"metric": "test/acc", "goal": "max"}
     excluded = judge_check(records, dict(toy_claim()["checks"][0], **base))
-    assert excluded.n("treatment") == 4 and excluded.counts["treatment"]["diverged"] == 1
+    assert text_of(excluded).n("treatment") == 4 and excluded.counts["treatment"]["diverged"] == 1
     chance = judge_check(records, dict(toy_claim()["checks"][0], on_diverged="chance", **base))
-    assert chance.n("treatment") == 5
-    assert chance.comparison.treatment.mean == pytest.approx((0.1 + sum(0.8 + n for n in NOISE[1:])) / 5)
+    assert text_of(chance).n("treatment") == 5
+    assert chance.estimate.treatment.mean == pytest.approx((0.1 + sum(0.8 + n for n in NOISE[1:])) / 5)
     loss = two_level_records(0.5, 0.6, metric="val/loss", num_classes=10)
     loss[0]["status"], loss[0]["error"] = "diverged", "nan"
     scored = judge_check(loss, dict(toy_claim()["checks"][0], metric="val/loss", on_diverged="chance"))
-    assert scored.comparison.treatment.mean == pytest.approx((math.log(10) + sum(0.5 + n for n in NOISE[1:])) / 5)
+    assert scored.estimate.treatment.mean == pytest.approx((math.log(10) + sum(0.5 + n for n in NOISE[1:])) / 5)
     worst = judge_check(records, dict(toy_claim()["checks"][0], on_diverged="worst", **base))
-    assert worst.comparison.treatment.mean == pytest.approx((0.70 - 0.008 + sum(0.8 + n for n in NOISE[1:])) / 5)
+    assert worst.estimate.treatment.mean == pytest.approx((0.70 - 0.008 + sum(0.8 + n for n in NOISE[1:])) / 5)
 
 
 def test_chance_without_num_classes_falls_back_to_exclude():
     records = two_level_records(0.80, 0.70, metric="test/acc", num_classes=None)
     records[0]["status"], records[0]["error"] = "diverged", "nan"
     check = judge_check(records, dict(toy_claim()["checks"][0], metric="test/acc", goal="max", on_diverged="chance"))
-    assert check.n("treatment") == 4 and any("needs the records' num_classes" in n for n in check.notes)
+    assert text_of(check).n("treatment") == 4 and any("needs the records' num_classes" in n for n in check.notes)
 
 
 def test_failed_runs_are_always_left_out_and_counted():
     records = two_level_records(0.1, 1.0)
     records[1]["status"], records[1]["error"], records[1]["metrics"] = "failed", "RuntimeError: x", {}
     check = judge_check(records, dict(toy_claim()["checks"][0], on_diverged="worst"))
-    assert check.counts["baseline"]["failed"] == 1 and check.n("baseline") == 4
+    assert check.counts["baseline"]["failed"] == 1 and text_of(check).n("baseline") == 4
     assert any("baseline: 1 failed run(s) left out" in n for n in check.notes)
 
 
@@ -252,20 +254,20 @@ def test_width_statistic_on_each_sides_own_grid():
     result = judge_claim(records, claim).checks[0]
     assert result.side_grids["treatment"] == [1e-4, 1e-3, 1e-2, 1e-1]
     assert result.side_grids["baseline"] == [1e-2, 0.1, 1.0, 10.0]
-    assert result.comparison.treatment.mean == pytest.approx(3.0)          # the whole grid: censored
+    assert result.estimate.treatment.mean == pytest.approx(3.0)          # the whole grid: censored
     assert result.counts["treatment"]["censored"] == 4 and result.counts["baseline"]["censored"] == 0
     assert any("censored widths" in n and "lower bound" in n for n in result.notes)
     # sgd seed 0: best 0.80 at 0.1, threshold 0.75: 0.1 - 0.9 decades (to 0.3->0.8) and +0.25 (0.8->0.6)
-    assert result.comparison.baseline.mean < 0.6
+    assert result.estimate.baseline.mean < 0.6
     assert result.verdict == stats.SUPPORTED
-    assert result.metric_label.startswith("width (decades of optimizer.lr) where test/acc is within 0.0500")
+    assert text_of(result).metric_label.startswith("width (decades of optimizer.lr) where test/acc is within 0.0500")
 
 
 def test_judge_look_reports_the_runs_a_look_reads():
     records = two_level_records(0.1, 1.0)
     spec = parse_check(toy_claim()["checks"][0])
     result, required = judge_look(scope_of(records, spec), spec, Look(0, None, (0, 1)), 0.05)
-    assert result.n("treatment") == 2 and result.seeds_judged == (0, 1)
+    assert text_of(result).n("treatment") == 2 and result.seeds_judged == (0, 1)
     assert {seed for _, seed in required} == {0, 1} and len(required) == 4  # 2 cells x 2 seeds
 
 
@@ -278,6 +280,6 @@ def test_a_side_may_pool_several_levels():
     check = {"name": "shallow beats deep", "metric": "train/loss", "goal": "min", "factor": "model.depth",
              "treatment": [2, 4], "baseline": ["8", 16]}
     result = judge_check(records, check)
-    assert result.n("treatment") == 10 and result.n("baseline") == 10 and result.verdict == stats.SUPPORTED
+    assert text_of(result).n("treatment") == 10 and text_of(result).n("baseline") == 10 and result.verdict == stats.SUPPORTED
     assert sorted(result.run_ids["baseline"]) == sorted(f"d{d}-s{s}" for d in (8, 16) for s in range(5))
-    assert result.setup().startswith("train/loss (lower is better): model.depth ∈ {2, 4} vs model.depth ∈ {8, 16}")
+    assert text_of(result).setup().startswith("train/loss (lower is better): model.depth ∈ {2, 4} vs model.depth ∈ {8, 16}")

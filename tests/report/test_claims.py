@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from ablate.report.claims import claim_errors, default_select_on, parse_check, parse_claim
+from ablate.report.spec.claim import claim_errors, default_select_on, parse_check, parse_claim
 from tests.support import REPO
 
 CHECK = {"name": "c", "clause": "a", "metric": "test/acc", "goal": "max", "factor": "optimizer",

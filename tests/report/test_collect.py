@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from ablate.report import collect
-from ablate.report.judge import judge_claim
+from ablate.report.records import tables as collect
+from ablate.report.judge.claim import judge_claim
+from ablate.report.judge.sweep import claim_metrics
 from tests.report.records import RESIDUAL_CLAIM, make_record, residual_sweep_records
 
 
@@ -48,4 +49,4 @@ def test_status_counts_have_one_home():
 def test_claim_metrics_are_the_headline_then_each_checks():
     claim = dict(RESIDUAL_CLAIM, checks=[*RESIDUAL_CLAIM["checks"], dict(RESIDUAL_CLAIM["checks"][0], metric="val/acc")])
     judged = judge_claim(residual_sweep_records(), claim)
-    assert collect.claim_metrics([judged]) == ["train/loss", "val/acc"]
+    assert claim_metrics([judged]) == ["train/loss", "val/acc"]

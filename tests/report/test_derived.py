@@ -7,10 +7,13 @@ import math
 
 import pytest
 
-from ablate.report import build_report, derived, stats
-from ablate.report.claims import chance_applies, claim_errors, metric_direction
-from ablate.report.judge import judge_check
-from ablate.report.values import metric_recorded, metric_value
+from ablate.report import build_report
+from ablate.report.spec import derived
+from ablate.report.judge import stats
+from ablate.report.spec.claim import chance_applies, claim_errors, metric_direction
+from ablate.report.judge.claim import judge_check
+from ablate.report.records.values import metric_recorded, metric_value
+from ablate.report.present.text import text_of
 from tests.report.records import NOISE, make_record, write_sweep
 
 GAP = "train_eval/acc - test/acc"
@@ -71,9 +74,9 @@ def test_a_check_on_the_generalisation_gap_and_its_report(tmp_path):
     claim = {"name": "gap", "statement": "s", "checks": [check]}
     records = _gap_records(claim)
     result = judge_check(records, check)
-    assert result.verdict == stats.SUPPORTED and result.metric_label == GAP
-    assert result.comparison.treatment.mean == pytest.approx(0.02 + sum(NOISE) / 2 / len(NOISE))
-    assert result.setup().startswith(f"{GAP} (lower is better): data.augment=true vs data.augment=false")
+    assert result.verdict == stats.SUPPORTED and text_of(result).metric_label == GAP
+    assert result.estimate.treatment.mean == pytest.approx(0.02 + sum(NOISE) / 2 / len(NOISE))
+    assert text_of(result).setup().startswith(f"{GAP} (lower is better): data.augment=true vs data.augment=false")
     text = build_report(write_sweep(tmp_path / "s", records)).read_text()
     assert f"in {GAP}'s units" in text
     header = next(line for line in text.splitlines() if line.startswith("| augment | ok/runs"))

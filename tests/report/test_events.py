@@ -9,9 +9,11 @@ import pytest
 from scipy import stats as st
 from statsmodels.stats.multitest import multipletests
 
-from ablate.report import build_report, stats
-from ablate.report.events import fisher
-from ablate.report.judge import judge_check, judge_claim
+from ablate.report import build_report
+from ablate.report.judge import stats
+from ablate.report.judge.events import fisher
+from ablate.report.judge.claim import judge_check, judge_claim
+from ablate.report.present.text import text_of
 from tests.report.records import make_record, write_sweep
 
 CHANCE = math.log(10)
@@ -45,20 +47,20 @@ OUTCOMES = {0.3: [0.5, 0.6, 2.4, 0.4], 1.0: ["diverged", 2.31, CHANCE, 0.7], 3.0
 
 def test_pooled_sides_count_events_and_fisher_decides_one_sided():
     check = judge_claim(lr_records(OUTCOMES), claim()).checks[0]
-    assert check.kind == "events" and check.treatment == (0.3, 1, 3)
-    assert check.events.k == {"treatment": 7, "baseline": 0} and check.events.n == {"treatment": 12, "baseline": 12}
+    assert check.spec.kind == "events" and check.spec.treatment == (0.3, 1, 3)
+    assert check.estimate.k == {"treatment": 7, "baseline": 0} and check.estimate.n == {"treatment": 12, "baseline": 12}
     table = [[7, 5], [0, 12]]
     assert check.p_support == pytest.approx(st.fisher_exact(table, alternative="greater").pvalue)
     assert check.p_against == pytest.approx(st.fisher_exact(table, alternative="less").pvalue)
     assert check.verdict == stats.SUPPORTED and check.p_support < 0.05
-    assert check.treatment_label == "optimizer.lr ∈ {0.3, 1, 3}"
-    line = check.line()
+    assert text_of(check).treatment_label == "optimizer.lr ∈ {0.3, 1, 3}"
+    line = text_of(check).line()
     assert line.startswith("supported — optimizer.lr ∈ {0.3, 1, 3} 7/12 runs vs optimizer.lr ∈ {0.001, 0.003, 0.01} "
                            "0/12 with the event; event: train/loss ≥ 2.30259 or the run diverged (status diverged, "
                            "or train/loss NaN/inf); ")
     assert "difference of fractions (treatment − baseline) 0.583; Fisher's exact test, one-sided p=" in line
     assert check.counts["treatment"] == {"diverged": 3, "failed": 0, "missing": 0}
-    assert check.setup().startswith("the fraction of runs where train/loss ≥ 2.30259 or the run diverged")
+    assert text_of(check).setup().startswith("the fraction of runs where train/loss ≥ 2.30259 or the run diverged")
 
 
 def test_goal_min_and_the_opposite_direction():
@@ -75,36 +77,36 @@ def test_the_threshold_is_inclusive_and_diverged_runs_follow_on_diverged():
     only = {"metric": "train/loss", "event": {"above": CHANCE}}
     excluded = judge_check(lr_records(OUTCOMES), dict(CHECK, **only))
     # diverged runs left out: 4 of 9 at or above ln(10) (ln(10) itself counts)
-    assert excluded.events.k["treatment"] == 4 and excluded.events.n["treatment"] == 9
+    assert excluded.estimate.k["treatment"] == 4 and excluded.estimate.n["treatment"] == 9
     assert any("3 diverged run(s) left out" in n for n in excluded.notes)
     chance = judge_check(lr_records(OUTCOMES), dict(CHECK, on_diverged="chance", **only))
-    assert chance.events.k["treatment"] == 7 and chance.events.n["treatment"] == 12  # chance loss is ln(10)
+    assert chance.estimate.k["treatment"] == 7 and chance.estimate.n["treatment"] == 12  # chance loss is ln(10)
     below = judge_check(lr_records(OUTCOMES), dict(CHECK, event={"below": 0.5}, goal="min"))
-    assert below.events.k == {"treatment": 2, "baseline": 6}
+    assert below.estimate.k == {"treatment": 2, "baseline": 6}
 
 
 def test_diverged_counts_nan_metrics_and_leaves_out_absent_ones_and_failures():
     outcomes = {0.3: ["diverged", None, "absent", "failed", 0.5], 0.001: [0.5, 0.4, 0.3, 0.2, 0.1]}
     spec = dict(CHECK, event="diverged", treatment=0.3, baseline=0.001)
     result = judge_check(lr_records(outcomes, claim_=claim(spec)), spec)
-    assert result.events.k["treatment"] == 2 and result.events.n["treatment"] == 3
+    assert result.estimate.k["treatment"] == 2 and result.estimate.n["treatment"] == 3
     assert result.counts["treatment"] == {"diverged": 1, "failed": 1, "missing": 1}
     assert result.run_ids["treatment"] == ["lr0.3-s0", "lr0.3-s1", "lr0.3-s4"]  # the runs counted
-    assert result.metric_label == "the run diverged (status diverged, or train/loss NaN/inf)"
+    assert text_of(result).metric_label == "the run diverged (status diverged, or train/loss NaN/inf)"
     no_metric = {k: v for k, v in spec.items() if k != "metric"}
     bare = judge_check(lr_records(outcomes, claim_=claim(no_metric)), no_metric)
-    assert bare.events.k["treatment"] == 1 and bare.events.n["treatment"] == 4  # NaN and absent: no event
-    assert bare.metric_label == "the run diverged (status diverged)"
+    assert bare.estimate.k["treatment"] == 1 and bare.estimate.n["treatment"] == 4  # NaN and absent: no event
+    assert text_of(bare).metric_label == "the run diverged (status diverged)"
 
 
 def test_few_runs_cannot_decide_and_the_power_line_says_so():
     outcomes = {1.0: ["diverged", "diverged"], 0.01: [0.3, 0.4]}
     spec = dict(CHECK, treatment=1.0, baseline=0.01)
     result = judge_check(lr_records(outcomes, claim_=claim(spec)), spec)
-    assert result.events.min_p == pytest.approx(1 / math.comb(4, 2))
+    assert result.estimate.min_p == pytest.approx(1 / math.comb(4, 2))
     assert result.verdict == stats.INCONCLUSIVE and result.p_support == pytest.approx(1 / 6)
-    assert "not below α=0.05: this check cannot decide with these runs" in result.power_text()
-    assert "2 vs 2 runs cannot reach p < 0.05 at all" in result.reason
+    assert "not below α=0.05: this check cannot decide with these runs" in text_of(result).power_text()
+    assert "2 vs 2 runs cannot reach p < 0.05 at all" in text_of(result).reason
     assert math.isnan(result.detectable)
 
 
@@ -126,7 +128,7 @@ def test_holm_and_the_sequential_needs_cover_every_pooled_cell():
     assert check.verdict == stats.INCONCLUSIVE and check.looks_planned == 2
     assert {seed for _, seed in result.needs()} == {2}
     assert {float(dict(cell)["optimizer.lr"]) for cell, _ in result.needs()} == set(LARGE + SMALL)
-    assert check.history[0].text == "3/6 vs 0/6 runs with the event, α=0.025, p for " + stats.fmt(check.p_support, 2)
+    assert text_of(check.history[0].result).look_text() == "3/6 vs 0/6 runs with the event, α=0.025, p for " + stats.fmt(check.p_support, 2)
     # Holm over an event check and a second, contradicted one
     fewer = dict(CHECK, name="fewer", goal="min")
     both = claim(dict(CHECK, goal="min", name="one"), fewer)

@@ -45,7 +45,7 @@ def test_the_headline_reads_its_points_from_the_plot_block_not_from_a_check_on_a
     """norm_bn_vs_ln's first check is on train/loss (lower is better) in the wide-rate grid; its
     headline is test/acc per batch size. Borrowing that check's filter and direction drew test/acc
     at each cell's *worst* rate, in the wide grid only: the headline takes them from the plot block."""
-    from ablate.report import figures
+    from ablate.report.present import figures
 
     claim = {"name": "norm", "statement": "bn depends on the batch",
              "plot": {"x": "data.batch_size", "metric": "test/acc", "line": "norm", "where": {"grid": "scaled"},

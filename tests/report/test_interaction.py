@@ -12,8 +12,11 @@ import pytest
 import statsmodels.formula.api as smf
 from statsmodels.stats.multitest import multipletests
 
-from ablate.report import build_report, interaction, stats
-from ablate.report.judge import judge_check, judge_claim
+from ablate.report import build_report
+from ablate.report.judge import interaction
+from ablate.report.judge import stats
+from ablate.report.judge.claim import judge_check, judge_claim
+from ablate.report.present.text import text_of
 from tests.report.records import NOISE, make_record, write_sweep
 
 # BatchNorm loses 0.30 of accuracy from batch 32 to batch 2, LayerNorm 0.03.
@@ -78,22 +81,22 @@ def test_p_values_agree_with_the_interval(margin):
 
 def test_the_larger_drop_under_batch_norm_is_supported_and_printed():
     check = judge_claim(cell_records(), claim()).checks[0]
-    assert check.verdict == stats.SUPPORTED and check.kind == "interaction"
+    assert check.verdict == stats.SUPPORTED and check.spec.kind == "interaction"
     assert check.estimate.effects == pytest.approx({"A": 0.30, "B": 0.03}, abs=0.01)
     assert check.estimate.diff == pytest.approx(0.27, abs=0.01)
-    assert [check.n(c) for c in interaction.CELLS] == [5, 5, 5, 5]
-    line = check.line()
+    assert [text_of(check).n(c) for c in interaction.CELLS] == [5, 5, 5, 5]
+    line = text_of(check).line()
     assert line.startswith("supported — under norm=batch the effect of data.batch_size=32 vs data.batch_size=2 is 0.300")
     assert "Δ (effect under norm=batch − effect under norm=layer) 0.270, 95% CI [" in line
     assert "OLS interaction term, HC3 se=" in line and "df=16" in line
-    assert "claimed larger under norm=batch than under norm=layer" in check.setup()
+    assert "claimed larger under norm=batch than under norm=layer" in text_of(check).setup()
     assert set(check.run_ids) == {"data.batch_size=32, norm=batch", "data.batch_size=2, norm=batch",
                                   "data.batch_size=32, norm=layer", "data.batch_size=2, norm=layer"}
     # the same claim phrased the other way round: the drop (2 − 32) is smaller (goal min) under batch norm
     flipped = dict(CHECK, treatment=2, baseline=32, goal="min")
     other = judge_check(cell_records(claim_=claim(flipped)), flipped)
     assert other.verdict == stats.SUPPORTED and other.estimate.diff == pytest.approx(check.estimate.diff)
-    assert "effect under norm=layer − effect under norm=batch" in other.line()
+    assert "effect under norm=layer − effect under norm=batch" in text_of(other).line()
 
 
 def test_the_opposite_interaction_is_not_supported_and_equal_effects_show_no_effect():
@@ -104,7 +107,7 @@ def test_the_opposite_interaction_is_not_supported_and_equal_effects_show_no_eff
                                                                 ("layer", 32): 0.88, ("layer", 2): 0.88}.items()}
     alike = dict(CHECK, margin=0.1)
     result = judge_check(cell_records(same, claim_=claim(alike)), alike)
-    assert result.verdict == stats.NO_EFFECT and result.verdict_label == "no effect within ±0.100"
+    assert result.verdict == stats.NO_EFFECT and text_of(result).verdict_label == "no effect within ±0.100"
 
 
 def test_equivalence_and_noninferiority_use_the_same_interval():
@@ -112,7 +115,7 @@ def test_equivalence_and_noninferiority_use_the_same_interval():
     check = dict(CHECK, test="equivalence", margin=0.1)
     result = judge_check(cell_records(same, claim_=claim(check)), check)
     assert result.verdict == stats.SUPPORTED and result.p_inside < 0.05
-    assert result.test_label == "interaction, equivalence, δ=0.100"
+    assert text_of(result).test_label == "interaction, equivalence, δ=0.100"
 
 
 def test_a_cell_with_one_seed_is_inconclusive_and_names_it():
@@ -147,8 +150,9 @@ def test_an_open_interaction_check_asks_for_the_next_seed_of_its_four_cells():
     assert {seed for _, seed in result.needs()} == {2}
     assert {(dict(cell)["norm"], dict(cell)["data.batch_size"]) for cell, _ in result.needs()} == {
         ("batch", "32"), ("batch", "2"), ("layer", "32"), ("layer", "2")}
-    assert check.history[0].n == {"tA": 2, "bA": 2, "tB": 2, "bB": 2}
-    assert "not shown" in check.reason and "2 seeds per cell" in check.reason
+    assert {c: text_of(check.history[0].result).n(c) for c in interaction.CELLS} == {"tA": 2, "bA": 2, "tB": 2, "bB": 2}
+    reason = text_of(check, result.budget).reason
+    assert "not shown" in reason and "2 seeds per cell" in reason
 
 
 def test_diverged_runs_are_left_out_or_scored_as_chance():
@@ -156,10 +160,10 @@ def test_diverged_runs_are_left_out_or_scored_as_chance():
     bad = next(r for r in records if r["run_id"] == "batch-2-s0")
     bad["status"], bad["error"], bad["metrics"] = "diverged", "nan loss", {"val/acc": None}
     excluded = judge_check(records, CHECK)
-    assert excluded.n("bA") == 4 and excluded.counts["data.batch_size=2, norm=batch"]["diverged"] == 1
+    assert text_of(excluded).n("bA") == 4 and excluded.counts["data.batch_size=2, norm=batch"]["diverged"] == 1
     assert any("data.batch_size=2, norm=batch: 1 diverged run(s) left out" in n for n in excluded.notes)
     chance = judge_check(records, dict(CHECK, on_diverged="chance"))
-    assert chance.n("bA") == 5
+    assert text_of(chance).n("bA") == 5
     assert chance.estimate.cells["bA"].mean == pytest.approx((0.1 + sum(0.6 + 2 * n for n in NOISE[1:])) / 5)
 
 
@@ -173,7 +177,7 @@ def test_power_is_the_noncentral_t_at_the_hc3_error():
     assert at(n) >= 0.8 > at(n - 1)
     check = judge_check(cell_records(), CHECK)
     assert check.detectable == pytest.approx(interaction.detectable(check.estimate.se, 16, 0.05))
-    assert "noncentral t at the HC3 standard error" in check.power_text()
+    assert "noncentral t at the HC3 standard error" in text_of(check).power_text()
 
 
 def test_the_report_prints_the_interaction(tmp_path):

@@ -12,8 +12,12 @@ import pytest
 import yaml
 from statsmodels.stats.multitest import multipletests
 
-from ablate.report import build_report, collect, derived, stats
-from ablate.report.judge import judge_check, judge_claim
+from ablate.report import build_report
+from ablate.report.records import tables as collect
+from ablate.report.spec import derived
+from ablate.report.judge import stats
+from ablate.report.judge.claim import judge_check, judge_claim
+from ablate.report.present.text import text_of
 from tests.report.records import NOISE, history, make_record, toy_claim, two_level_records, write_sweep
 from tests.support import REPO, experiment_cells
 
@@ -23,10 +27,10 @@ def test_large_effect_in_claimed_direction_is_supported():
     claim = judge_claim(records, records[0]["claim"])
     check = claim.checks[0]
     assert check.verdict == stats.SUPPORTED and claim.verdict == stats.SUPPORTED
-    assert check.comparison.treatment.n == 5 and check.comparison.baseline.n == 5
-    assert check.comparison.treatment.mean == pytest.approx(0.1) and check.comparison.baseline.mean == pytest.approx(1.0)
-    assert check.comparison.p < 1e-6 and check.comparison.g > 50  # oriented: positive = the claimed way
-    line = check.line()
+    assert check.estimate.treatment.n == 5 and check.estimate.baseline.n == 5
+    assert check.estimate.treatment.mean == pytest.approx(0.1) and check.estimate.baseline.mean == pytest.approx(1.0)
+    assert check.estimate.p < 1e-6 and check.estimate.g > 50  # oriented: positive = the claimed way
+    line = text_of(check).line()
     assert line.startswith("supported — model.a=true 0.100 ± ")
     assert "vs model.a=false 1.00 ± " in line and "n=5 each" in line and "Welch t=" in line and "p=" in line
     assert "Δ (baseline − treatment) 0.900, 95% CI" in line
@@ -37,11 +41,12 @@ def test_no_effect_is_inconclusive_and_reads_as_a_null_at_this_budget():
     records = two_level_records(0.5, 0.5, base_noise=noise_b, choices={"budget": "quick"})
     for r in records:
         r["config"]["trainer"] = {"max_epochs": 10}
-    check = judge_claim(records, records[0]["claim"]).checks[0]
-    assert check.verdict == stats.INCONCLUSIVE and check.comparison.p > 0.05
+    judged = judge_claim(records, records[0]["claim"])
+    check, text = judged.checks[0], text_of(judged.checks[0], judged.budget)
+    assert check.verdict == stats.INCONCLUSIVE and check.estimate.p > 0.05
     assert "which contains 0" in check.reason
     expected = f"not shown at budget=quick (5 seeds, 10 epochs; detectable effect ≥ {stats.fmt(check.detectable, 2)})"
-    assert expected in check.reason and expected in check.line()
+    assert expected in text.reason and expected in text.line()
 
 
 def test_effect_in_the_wrong_direction_is_not_supported():
@@ -76,7 +81,7 @@ def test_margin_checks_end_to_end(test, margin, treat, verdict):
     result = judge_claim(records, claim)
     assert result.checks[0].verdict == verdict
     if verdict == stats.NO_EFFECT:
-        assert result.checks[0].verdict_label == "no effect within ±0.0500"
+        assert text_of(result.checks[0]).verdict_label == "no effect within ±0.0500"
         assert result.verdict == stats.NOT_SUPPORTED  # a finding against the claim as stated
 
 
@@ -148,8 +153,8 @@ def test_a_decided_check_stops_and_an_open_one_asks_for_its_next_look():
     records += [r for r in _cells(SEQ_CLAIM, SEQ_MEANS, seeds=(2,)) if r["overrides"]["model.b"] == "1"]
     result = judge_claim(records, SEQ_CLAIM)
     decided, open_ = result.checks
-    assert decided.look == 0 and decided.n("treatment") == 2          # stays decided at its first look
-    assert open_.look == 1 and open_.n("treatment") == 3 and len(open_.history) == 2
+    assert decided.look == 0 and text_of(decided).n("treatment") == 2          # stays decided at its first look
+    assert open_.look == 1 and text_of(open_).n("treatment") == 3 and len(open_.history) == 2
     assert result.needs() == set()
 
 
@@ -222,7 +227,7 @@ def test_every_experiment_claim_can_be_judged(experiment, tmp_path):
     assert [c.clause.name for c in result.clauses] == [c["name"] for c in claim["clauses"]]
     for check in result.checks:
         assert not check.spec.problems, check.reason
-        assert check.n("treatment") >= 2 and check.n("baseline") >= 2, check.line()
+        assert text_of(check).n("treatment") >= 2 and text_of(check).n("baseline") >= 2, text_of(check).line()
     root = write_sweep(tmp_path / experiment, records)
     text = build_report(root).read_text()
     assert f"## Claim: {claim['name']}" in text

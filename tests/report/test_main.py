@@ -44,7 +44,7 @@ def test_cli_wandb_offline_fails_fast(tmp_path, capsys, monkeypatch):
     assert "WANDB_MODE=offline" in capsys.readouterr().err
     monkeypatch.delenv("WANDB_MODE")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    monkeypatch.setattr("ablate.report.wandb_report._api_key", lambda base_url: None)
+    monkeypatch.setattr("ablate.report.present.wandb_report._api_key", lambda base_url: None)
     assert cli_main([str(root), "--wandb"]) == 2
     assert "no W&B API key" in capsys.readouterr().err
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ablate.report import build_report
-from ablate.report.render import Document, Verdict, badge, to_html, to_markdown
+from ablate.report.present.render import Document, Verdict, badge, to_html, to_markdown
 from tests.report.records import residual_sweep_records, write_sweep
 from tests.support import REPO as ROOT
 

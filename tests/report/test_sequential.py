@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ablate.report.sequential import SeedPlan, fresh_seeds, look_alpha, looks, plan_of, schedule, seeds_text
+from ablate.report.judge.sequential import SeedPlan, fresh_seeds, look_alpha, looks, plan_of, schedule, seeds_text
 from tests.report.records import make_record
 
 

@@ -12,8 +12,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 from statsmodels.stats.weightstats import CompareMeans
 
-from ablate.report import stats
-from ablate.report.claims import EQUIVALENCE, NONINFERIORITY, SUPERIORITY
+from ablate.report.judge import stats
+from ablate.report.spec.claim import EQUIVALENCE, NONINFERIORITY, SUPERIORITY
 
 A = [0.1, 0.12, 0.09, 0.11]
 B = [1.0, 1.3, 0.8, 1.1, 0.95]

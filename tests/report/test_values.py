@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ablate.report import values
+from ablate.report.records import values
 from tests.report.records import make_record
 
 

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("wandb_workspaces", reason="wandb-workspaces is not installed (extra: wandb-report)")
 
-from ablate.report import wandb_report as wbr  # noqa: E402
-from ablate.report.judge import judge_claim  # noqa: E402
+from ablate.report.present import wandb_report as wbr  # noqa: E402
+from ablate.report.judge.claim import judge_claim  # noqa: E402
 from tests.report.records import RESIDUAL_CLAIM, make_record, residual_sweep_records, write_sweep  # noqa: E402
 
 WANDB = {"entity": "ablate-lab", "project": "ablate", "group": "residual_depth-2026-01-01"}

@@ -1,18 +1,22 @@
-"""Comparison reports: aggregate a sweep's run records, judge its claim, write md/html/csv/png.
+"""Comparison reports: aggregate a sweep's run records, judge its claim, write md/html/json/csv/png.
 
     from ablate.report import build_report
     build_report("reports/residual_depth/2026-11-23_12-00-00")   # -> .../report.md
 
 or ``python -m ablate.report <sweep folder> [--out DIR] [--wandb]``.
 
-Modules: ``claims`` (the claim schema and its errors), ``values`` (reading records), ``derived``
-(``a - b`` metrics), ``collect`` (tables), ``stats`` (intervals, tests, power), ``sequential`` (which
-seeds each look reads), ``checks`` (one check at one look), ``interaction`` (difference-in-differences
-checks), ``events`` (event-count checks), ``judge`` (looks, Holm, clauses: the claim's verdict),
-``figures``, ``render`` (Markdown/HTML), ``build`` (the report), ``wandb_report``.
+The report is a pipeline of stages; each imports only earlier ones:
 
-Names are imported lazily, so that ``ablate.report.claims`` (which the config check uses before
-any run) costs neither pandas nor statsmodels.
+* ``spec/``: the claim schema (``parse_claim``, ``claim_errors``), levels and derived metrics —
+  pure Python, so the config check and the sweeper use it before any run;
+* ``records/``: reading values from run records, the per-run and per-cell tables;
+* ``judge/``: statistics, the sequential plan, one look skeleton with an estimator per check kind,
+  the replay of looks with Holm's correction, clauses and claims — numbers only;
+* ``present/``: words per check kind, the document, figures, Markdown/HTML, ``verdict.json``, W&B;
+* ``build``: the orchestrator that runs them and writes the files.
+
+Names are imported lazily, so that ``ablate.report.spec`` (which the config check uses before any
+run) costs neither pandas nor statsmodels.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from typing import Any
 _EXPORTS = {
     "ReportError": "build", "SweepReport": "build", "analyse": "build", "build_report": "build",
     "compose": "build", "load_records": "build", "make_figures": "build", "write_report": "build",
-    "SUPPORTED": "stats", "NOT_SUPPORTED": "stats", "INCONCLUSIVE": "stats", "NO_EFFECT": "stats",
-    "NOT_TESTED": "stats", "CheckResult": "checks", "ClaimResult": "judge", "judge_check": "judge",
-    "judge_claim": "judge",
+    "SUPPORTED": "judge.stats", "NOT_SUPPORTED": "judge.stats", "INCONCLUSIVE": "judge.stats",
+    "NO_EFFECT": "judge.stats", "NOT_TESTED": "judge.stats", "CheckResult": "judge.results",
+    "ClaimResult": "judge.results", "judge_check": "judge.claim", "judge_claim": "judge.claim",
+    "text_of": "present.text",
 }
 
 __all__ = sorted(_EXPORTS)

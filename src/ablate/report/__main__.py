@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         records, problems = load_records(args.sweep_dir)
         if args.wandb:  # fail fast: before any work, and before any W&B network call
-            from ablate.report.wandb_report import WandbUnavailable, check_wandb_ready, wandb_target
+            from ablate.report.present.wandb_report import WandbUnavailable, check_wandb_ready, wandb_target
 
             try:
                 wandb_target(records)
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report written to {md}{verdict}")
     print(f"                  {md.with_name('report.html')}")
     if args.wandb:
-        from ablate.report.wandb_report import WandbUnavailable, build_wandb_report, publish
+        from ablate.report.present.wandb_report import WandbUnavailable, build_wandb_report, publish
 
         try:
             entity = args.wandb_entity

@@ -93,7 +93,7 @@ def expand(overrides: Sequence[Override]) -> list[list[str]]:
 
 def union(sweeps: Sequence[Sequence[str]], parser: OverridesParser) -> list[list[str]]:
     """The jobs of several grids (``hydra.sweeper.grids``), in order, a job that two grids share once."""
-    from ablate.report.values import canonical
+    from ablate.report.spec.levels import canonical
 
     jobs, seen = [], set()
     for lines in sweeps:
@@ -276,7 +276,7 @@ class AblateSweeper(Sweeper):
         return SEEDS
 
     def _sequential(self, grid: list[list[str]], first: DictConfig) -> Any:
-        from ablate.report.values import cell_key
+        from ablate.report.records.values import cell_key
 
         seeds, max_seeds = _budget_seeds(first)
         keys = [cell_key(job_dict(cell)) for cell in grid]
@@ -314,11 +314,11 @@ class AblateSweeper(Sweeper):
             more = sorted((pair for pair in result.needs() if pair[0] in index and pair not in launched),
                           key=lambda pair: (index[pair[0]], pair[1]))
             if not more:
-                open_checks = [c.name for c in result.checks if not c.decided]
+                open_checks = [c.spec.name for c in result.checks if not c.decided]
                 log.info("ablate sweeper: done after look %d; %s", look,
                          f"undecided at the cap: {'; '.join(open_checks)}" if open_checks else "every check decided")
                 break
-            log.info("ablate sweeper: open checks: %s", "; ".join(c.name for c in result.open_checks))
+            log.info("ablate sweeper: open checks: %s", "; ".join(c.spec.name for c in result.open_checks))
             wanted = [(index[cell], seed) for cell, seed in more]
             look += 1
         return self.returns
@@ -359,7 +359,7 @@ def _read_records(sweep_dir: Path) -> list[dict]:
 
 
 def _judge(records: list[dict], claim: dict):
-    from ablate.report.judge import judge_claim
+    from ablate.report.judge.claim import judge_claim
 
     if not records:
         return None

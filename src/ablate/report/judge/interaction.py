@@ -33,13 +33,12 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as st
 
-from ablate.report import stats
-from ablate.report.checks import (
-    CheckResult, LookResult, Scope, Scorer, at_seeds, level_label, note_pooled, score_groups,
-)
-from ablate.report.claims import CheckSpec, metric_direction
-from ablate.report.sequential import Look
-from ablate.report.values import fmt_level, levels, matching, record_cell
+from ablate.report.judge import stats
+from ablate.report.judge.scope import Scope, Scorer, Work, at_seeds, note_pooled, pairs, score_groups
+from ablate.report.spec.claim import CheckSpec, metric_direction
+from ablate.report.judge.sequential import Look
+from ablate.report.records.values import fmt_level, levels, matching
+from ablate.report.spec.levels import level_label, where_text
 
 CELLS = ("tA", "bA", "tB", "bB")  # (check factor t|b) × (interaction factor A|B)
 _MAX_SEEDS = 10_000
@@ -157,131 +156,16 @@ def seeds_needed(effect: float, variances: Sequence[float], alpha: float, target
 
 
 # ---------------------------------------------------------------------------------------------
-# The result
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class InteractionResult(CheckResult):
-    """A check with ``interaction:``: the four cells, each level's effect and Δ, the difference."""
-
-    estimate: InteractionEstimate | None = None
-
-    def cell_label(self, cell: str) -> str:
-        level = self.treatment if cell[0] == "t" else self.baseline
-        other = self.interaction.treatment if cell[1] == "A" else self.interaction.baseline
-        return f"{level_label(self.factor, level)}, {level_label(self.interaction.factor, other)}"
-
-    def level_text(self, which: str) -> str:
-        """``norm=batch`` for A, ``norm=layer`` for B."""
-        inter = self.interaction
-        return level_label(inter.factor, inter.treatment if which == "A" else inter.baseline)
-
-    @property
-    def diff_label(self) -> str:
-        first, second = ("A", "B") if self.goal != "min" else ("B", "A")
-        return f"effect under {self.level_text(first)} − effect under {self.level_text(second)}"
-
-    @property
-    def test_label(self) -> str:
-        return f"interaction, {super().test_label}"
-
-    def cell_n(self, cell: str) -> int:
-        return self.estimate.cells[cell].n if self.estimate is not None else 0
-
-    def n(self, side: str) -> int:
-        """Seeds of one cell (``tA`` ...), or of a side's two cells (``treatment``: t under A and B)."""
-        if side in CELLS:
-            return self.cell_n(side)
-        key = "t" if side == "treatment" else "b"
-        return sum(self.cell_n(c) for c in CELLS if c[0] == key)
-
-    def n_text(self) -> str:
-        return f"{', '.join(str(self.cell_n(c)) for c in CELLS)} per cell"
-
-    def seeds_phrase(self) -> str:
-        ns = [self.cell_n(c) for c in CELLS]
-        return f"{ns[0]} seeds per cell" if len(set(ns)) == 1 else f"{', '.join(map(str, ns))} seeds per cell"
-
-    def needed_unit(self) -> str:
-        return "seeds per cell"
-
-    @property
-    def estimated(self) -> bool:
-        return self.estimate is not None and self.estimate.defined
-
-    def observed(self) -> float:
-        return abs(self.estimate.diff) if self.estimate is not None else math.nan
-
-    def interval(self) -> tuple[float, float]:
-        e = self.estimate
-        return (e.diff_low, e.diff_high) if e is not None else (math.nan, math.nan)
-
-    def _effect_text(self, which: str) -> str:
-        e = self.estimate
-        t, b = f"t{which}", f"b{which}"
-        return (f"{stats.fmt(e.effects[which])} ({fmt_level(self.treatment)} {stats.fmt(e.cells[t].mean)} vs "
-                f"{fmt_level(self.baseline)} {stats.fmt(e.cells[b].mean)}, n={e.cells[t].n} vs {e.cells[b].n})")
-
-    def table_side(self, side: str) -> tuple[str, str] | None:
-        """The treatment column shows the effect under A, the baseline column the effect under B."""
-        if self.estimate is None:
-            return None
-        which = "A" if side == "treatment" else "B"
-        return f"under {self.level_text(which)}", f": effect {self._effect_text(which)}"
-
-    def diff_text(self) -> str:
-        e = self.estimate
-        if e is None or not math.isfinite(e.diff):
-            return "—"
-        return stats.fmt(e.diff) + (f" [{stats.fmt(e.diff_low)}, {stats.fmt(e.diff_high)}]" if e.defined else "")
-
-    def evidence(self) -> str:
-        """``under norm=batch the effect of data.batch_size=32 vs 4 is 0.300 (32 0.910 vs 4 0.610, n=3
-        vs 3); under norm=layer 0.050 (...); Δ (effect under norm=batch − effect under norm=layer)
-        0.250, 95% CI [0.21, 0.29]; OLS interaction term, HC3 se=0.012, t=20.1, df=8, p=3.1e-08``."""
-        e = self.estimate
-        if e is None:
-            return ""
-        text = (f"under {self.level_text('A')} the effect of {self.treatment_label} vs {self.baseline_label} is "
-                f"{self._effect_text('A')}; under {self.level_text('B')} {self._effect_text('B')}")
-        if e.defined:
-            text += (f"; Δ ({self.diff_label}) {stats.fmt(e.diff)}, {stats.ci_label(e.alpha)} CI "
-                     f"[{stats.fmt(e.diff_low)}, {stats.fmt(e.diff_high)}]; OLS interaction term, HC3 "
-                     f"se={stats.fmt(e.se, 2)}, t={stats.fmt(e.t)}, df={e.df:g}, p={stats.fmt(e.p, 2)}")
-        elif math.isfinite(e.diff):
-            text += f"; Δ ({self.diff_label}) {stats.fmt(e.diff)}"
-        return text
-
-    def setup(self) -> str:
-        bigger = "smaller" if self.goal == "min" else "larger"
-        return (f"{self.metric_label}: the effect of {self.treatment_label} vs {self.baseline_label} (mean at "
-                f"{fmt_level(self.treatment)} − mean at {fmt_level(self.baseline)}){self.where_text()}, claimed "
-                f"{bigger} under {self.level_text('A')} than under {self.level_text('B')}; Δ is the difference of the "
-                "two effects, the interaction coefficient of an OLS fit to the four cells' seed values (HC3 "
-                "standard errors, t with N − 4 degrees of freedom)")
-
-    def power_text(self) -> str:
-        e = self.estimate
-        if e is None or not e.defined:
-            return "n/a (no interval: the interaction needs at least 2 ok seeds with some variation in each cell)"
-        text = (f"smallest |Δ| these seeds detect with 80% power at α={self.alpha:.3g}: {stats.fmt(self.detectable, 2)} "
-                f"(in {self.metric_label}'s units; noncentral t at the HC3 standard error {stats.fmt(e.se, 2)}, "
-                f"df={e.df:g})")
-        if self.verdict == stats.INCONCLUSIVE and self.seeds_needed:
-            target = f"the margin {stats.fmt(self.margin)}" if self.margin else "the observed |Δ|"
-            text += f"; {target} would need about {self.seeds_needed} seeds per cell"
-        return text
-
-    def look_result(self, index: int, alpha: float, complete: bool) -> LookResult:
-        look = super().look_result(index, alpha, complete)
-        look.n = {c: self.cell_n(c) for c in CELLS}
-        return look
-
-
-# ---------------------------------------------------------------------------------------------
 # Judging one look
 # ---------------------------------------------------------------------------------------------
+
+
+def cell_label(spec: CheckSpec, cell: str) -> str:
+    """``data.batch_size=32, norm=batch``: one of the four cells, as its group is named."""
+    inter = spec.interaction
+    level = spec.treatment if cell[0] == "t" else spec.baseline
+    other = inter.treatment if cell[1] == "A" else inter.baseline
+    return f"{level_label(spec.factor, level)}, {level_label(inter.factor, other)}"
 
 
 def _cells(scope: Scope, spec: CheckSpec) -> dict[str, list[dict]]:
@@ -290,50 +174,43 @@ def _cells(scope: Scope, spec: CheckSpec) -> dict[str, list[dict]]:
                         inter.treatment if c[1] == "A" else inter.baseline) for c in CELLS}
 
 
-def judge_look(scope: Scope, spec: CheckSpec, look: Look, alpha: float) -> tuple[CheckResult, set]:
+def judge(scope: Scope, spec: CheckSpec, look: Look, alpha: float, work: Work) -> tuple[dict, set]:
     """The interaction check on the seeds of ``look`` at ``alpha``, and the (cell, seed) pairs it
     reads: the four cells' runs at the look's seeds (what a sequential sweep runs next)."""
-    result = InteractionResult(spec=spec, alpha=alpha, look=look.index, where=dict(scope.where),
-                               seeds_judged=look.judge)
-    result.notes += scope.notes
-    if scope.problem:
-        result.reason = scope.problem
-        return result, set()
     cells = _cells(scope, spec)
-    labels = {c: result.cell_label(c) for c in CELLS}
+    labels = {c: cell_label(spec, c) for c in CELLS}
     judged = {labels[c]: at_seeds(rows, look.judge) for c, rows in cells.items()}
-    required = {(record_cell(r), s) for rows in cells.values() for r in rows for s in (look.judge or ())}
+    required = pairs(cells, look.judge)
     pool = [r for rows in judged.values() for r in rows]
     scorer = Scorer(spec, spec.metric, metric_direction(spec.metric, spec.metric_goal), pool)
-    result.notes += scorer.notes
-    scored = score_groups(result, scorer, judged)
+    work.notes += scorer.notes
+    scored = score_groups(work, spec, scorer, judged)
     values = {}
     for c in CELLS:
         s = scored[labels[c]]
         values[c] = s.values[np.isfinite(s.values)]
-        result.run_ids[labels[c]] = [str(r.get("run_id")) for r, v in zip(s.rows, s.values) if np.isfinite(v)]
-    note_pooled(result, judged, also=(spec.interaction.factor,))
+        work.run_ids[labels[c]] = [str(r.get("run_id")) for r, v in zip(s.rows, s.values) if np.isfinite(v)]
+    note_pooled(work, spec, scope.where, judged, also=(spec.interaction.factor,))
 
     e = estimate(values, spec.goal, alpha)
-    result.estimate = e
+    out: dict = dict(estimate=e)
     empty = [c for c in CELLS if not values[c].size]
     short = [c for c in CELLS if values[c].size < 2]
     if empty:
         inter = spec.interaction
         present = "; ".join(f"{key}: {', '.join(fmt_level(v) for v in levels(scope.rows, key)) or 'none'}"
                             for key in (spec.factor, inter.factor))
-        result.reason = f"no ok run with {labels[empty[0]]}{result.where_text()} (levels present: {present})"
+        out["reason"] = f"no ok run with {labels[empty[0]]}{where_text(scope.where, spec.where)} (levels present: {present})"
     elif short:
-        result.reason = (f"{' and '.join(f'{labels[c]} has n={values[c].size}' for c in short)}; the interaction "
+        out["reason"] = (f"{' and '.join(f'{labels[c]} has n={values[c].size}' for c in short)}; the interaction "
                          "needs at least 2 ok seeds in each of its four cells")
     elif not e.defined:
-        result.reason = "no seed-to-seed variation in any cell, so the interval is undefined"
+        out["reason"] = "no seed-to-seed variation in any cell, so the interval is undefined"
     else:
         decision = stats.decide_interval(e, spec.test, spec.margin)
-        result.verdict, result.reason = decision.verdict, decision.reason
-        result.p_support, result.p_against, result.p_inside = decision.p_support, decision.p_against, decision.p_inside
-        result.candidate = result.verdict == stats.NOT_SUPPORTED  # stands only if Holm agrees (judge.py)
-        result.detectable = detectable(e.se, e.df, alpha)
         target = spec.margin if spec.margin else abs(e.diff)
-        result.seeds_needed = seeds_needed(target, [e.cells[c].std ** 2 for c in CELLS], alpha)
-    return result, required
+        out.update(verdict=decision.verdict, reason=decision.reason, p_support=decision.p_support,
+                   p_against=decision.p_against, p_inside=decision.p_inside,
+                   detectable=detectable(e.se, e.df, alpha),
+                   seeds_needed=seeds_needed(target, [e.cells[c].std ** 2 for c in CELLS], alpha))
+    return out, required

@@ -75,8 +75,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ablate.report import derived
-from ablate.report.claim_fields import (
+from ablate.report.spec import derived
+from ablate.report.spec.fields import (
     EventSpec, InteractionSpec, level, number, parse_event, parse_interaction, side_errors,
 )
 

@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence, Union
 
-from ablate.report.figures import FigureOut
-from ablate.report.stats import INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED
+from ablate.report.present.figures import FigureOut
+from ablate.report.judge.stats import INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED
 
 
 class Code(str):

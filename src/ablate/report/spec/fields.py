@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ablate.report.spec.levels import canonical, fmt_level, same_level
+
 INTERACTION_KEYS = ("factor", "treatment", "baseline")
 EVENT_KEYS = ("diverged", "above", "below")
 EVENTS = ("diverged",)
@@ -46,8 +48,6 @@ def number(value: Any) -> float | None:
 
 def level(value: Any) -> Any:
     """A side's level, canonical; a list of levels -> a tuple of them (a side that pools them)."""
-    from ablate.report.values import canonical
-
     if isinstance(value, (list, tuple)):
         return tuple(canonical(v) for v in value)
     return canonical(value)
@@ -55,8 +55,6 @@ def level(value: Any) -> Any:
 
 def side_errors(prefix: str, treatment: Any, baseline: Any) -> list[str]:
     """Each side is a level or a non-empty list of levels, and the two share no level."""
-    from ablate.report.values import fmt_level, same_level
-
     errors = []
     for name, value in (("treatment", treatment), ("baseline", baseline)):
         if isinstance(value, (list, tuple)) and not value:

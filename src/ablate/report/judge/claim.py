@@ -18,57 +18,19 @@ is the one of the first look that decided it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from ablate.report import events, interaction, stats
-from ablate.report.checks import CheckResult, judge_look, scope_of
-from ablate.report.claims import CheckSpec, ClaimSpec, Clause, parse_claim
-from ablate.report.sequential import METHOD, SeedPlan, fresh_seeds, look_alpha, looks, plan_of
-from ablate.report.values import record_cell
+from ablate.report.judge import stats
+from ablate.report.judge.look import judge_look, scope_of
+from ablate.report.judge.results import CheckResult, ClaimResult, ClauseResult, LookEntry
+from ablate.report.judge.sequential import METHOD, SeedPlan, fresh_seeds, look_alpha, looks, plan_of
+from ablate.report.records.values import record_cell
+from ablate.report.spec.claim import CheckSpec, ClaimSpec, parse_claim
 
-
-_JUDGES = {"interaction": interaction.judge_look, "events": events.judge_look}  # others: checks.judge_look
-
-
-@dataclass
-class ClauseResult:
-    clause: Clause
-    verdict: str
-    checks: list[CheckResult] = field(default_factory=list)
-
-
-@dataclass
-class ClaimResult:
-    name: str
-    statement: str
-    verdict: str
-    reason: str
-    checks: list[CheckResult]
-    plot: dict[str, Any] = field(default_factory=dict)
-    claim: dict[str, Any] = field(default_factory=dict)
-    clauses: list[ClauseResult] = field(default_factory=list)
-    scope: dict[str, str] = field(default_factory=dict)
-    plan: SeedPlan = field(default_factory=SeedPlan)
-    budget: str = ""
-    alpha: float = stats.ALPHA
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def untested(self) -> list[ClauseResult]:
-        return [c for c in self.clauses if c.verdict == stats.NOT_TESTED]
-
-    @property
-    def open_checks(self) -> list[CheckResult]:
-        """Checks whose next look still lacks runs: what a sequential sweep launches next."""
-        return [c for c in self.checks if not c.decided and c.need]
-
-    def needs(self) -> set:
-        """The (cell, seed) pairs the open checks' next looks read and no record holds yet."""
-        out: set = set()
-        for c in self.open_checks:
-            out |= c.need
-        return out
+# how a contradiction reads before Holm's correction has its say, by check kind
+CONTRADICTS = {"events": "Fisher's test contradicts the claim"}
+INTERVAL_CONTRADICTS = "the interval excludes the claim"
 
 
 def budget_text(records: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]] | None = None) -> str:
@@ -105,27 +67,32 @@ class _Replay:
         return min(1.0, p * len(self.looks)) if math.isfinite(p) else 1.0
 
 
+def _verdict_label(result: CheckResult) -> str:
+    if result.verdict == stats.NO_EFFECT:
+        return f"no effect within ±{stats.fmt(result.spec.margin)}"
+    return result.verdict
+
+
 def _look(state: _Replay, k: int, present: set) -> bool:
     """Judge look ``k`` of ``state``; True when every run it reads has a record. A look with runs
     missing decides nothing and ends the check's replay (its missing runs become ``need``)."""
-    current, required = _JUDGES.get(state.spec.kind, judge_look)(state.scope, state.spec, state.looks[k], state.alpha)
-    missing = {pair for pair in required if pair not in present}
+    current, required = judge_look(state.scope, state.spec, state.looks[k], state.alpha)
+    missing = frozenset(pair for pair in required if pair not in present)
     if missing and state.result is not None:  # a later look not run (yet): keep the last one
-        state.result.need, state.done = missing, True
+        state.result, state.done = replace(state.result, need=missing), True
         return False
-    state.result, current.need = current, missing
-    state.history.append(current.look_result(k, state.alpha, not missing))
+    state.history.append(LookEntry(k, current, not missing, current.verdict))
     if missing:
+        notes = current.notes
         if current.verdict != stats.INCONCLUSIVE:
-            current.notes.append(f"look {k} lacks {len(missing)} run(s): it decides nothing yet "
-                                 f"(it said {current.verdict_label})")
-        current.verdict, current.candidate = stats.INCONCLUSIVE, False
-        current.reason = f"look {k} is incomplete: {len(missing)} of its runs have no record yet"
+            notes += (f"look {k} lacks {len(missing)} run(s): it decides nothing yet (it said {_verdict_label(current)})",)
+        current = replace(current, verdict=stats.INCONCLUSIVE, contradicts=False, notes=notes,
+                          reason=f"look {k} is incomplete: {len(missing)} of its runs have no record yet")
         state.done = True
-        return False
+    state.result = replace(current, need=missing)
     if state.scope.problem:
         state.done = True
-    return True
+    return not missing
 
 
 def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: SeedPlan,
@@ -159,59 +126,47 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
             if id(state) not in took:
                 continue
             result = state.result
-            result.p_holm = adj
-            if result.candidate and adj < alpha:
-                result.verdict, state.done = stats.NOT_SUPPORTED, True
-            elif result.candidate:  # contradicted by its interval, not after Holm: the next look may tell
-                result.verdict = stats.INCONCLUSIVE
-            elif result.verdict != stats.INCONCLUSIVE:
+            verdict = result.verdict
+            if result.contradicts and adj < alpha:
+                verdict, state.done = stats.NOT_SUPPORTED, True
+            elif result.contradicts:  # contradicted by its interval, not after Holm: the next look may tell
+                verdict = stats.INCONCLUSIVE
+            elif verdict != stats.INCONCLUSIVE:
                 state.done = True
             if r - state.offset >= len(state.looks) - 1:
                 state.done = True
-            state.history[-1].verdict = result.verdict
+            state.result = replace(result, verdict=verdict, p_holm=adj)
+            state.history[-1] = replace(state.history[-1], verdict=verdict)
     final = stats.holm([s.p_family() for s in states], alpha)
     out = []
     for state, adj in zip(states, final):
         result = state.result
+        changes: dict[str, Any] = dict(fresh=state.fresh, history=tuple(state.history), looks_planned=len(state.looks),
+                                       alpha_total=alpha, notes=result.notes + ((state.note,) if state.note else ()))
         if result.verdict != stats.NOT_SUPPORTED:
-            result.p_holm = adj
-        if result.candidate and result.verdict == stats.INCONCLUSIVE:
-            result.candidate = False
-            result.reason += (f"; {result.CONTRADICTS} at α={result.alpha:.3g}, but after Holm's "
-                              f"correction over {len(states)} checks p={stats.fmt(adj, 2)} ≥ {alpha:g}")
-        result.fresh, result.history, result.looks_planned, result.alpha_total = \
-            state.fresh, state.history, len(state.looks), alpha
-        if state.note:
-            result.notes.append(state.note)
-        out.append(result)
+            changes["p_holm"] = adj
+        if result.contradicts and result.verdict == stats.INCONCLUSIVE:
+            what = CONTRADICTS.get(result.spec.kind, INTERVAL_CONTRADICTS)
+            changes["reason"] = (f"{result.reason}; {what} at α={result.alpha:.3g}, but after Holm's correction over "
+                                 f"{len(states)} checks p={stats.fmt(adj, 2)} ≥ {alpha:g}")
+        out.append(replace(result, **changes))
     return out
 
 
-def _null_reason(check: CheckResult, budget: str) -> None:
-    """An inconclusive check is a null at this budget, never evidence against the claim: say so."""
-    text = check.null_text(budget)
-    if text:
-        check.reason = f"{check.reason}; {text}" if check.reason else text
-
-
-def _clauses(spec: ClaimSpec, checks: Sequence[CheckResult]) -> list[ClauseResult]:
+def _clauses(spec: ClaimSpec, checks: Sequence[CheckResult]) -> tuple[ClauseResult, ...]:
     out = []
     for clause in spec.clauses:
-        mine = [c for c in checks if c.clause == clause.name]
+        mine = tuple(c for c in checks if c.spec.clause == clause.name)
         verdict = stats.combine([c.verdict for c in mine]) if mine else stats.NOT_TESTED
         out.append(ClauseResult(clause, verdict, mine))
-    return out
+    return tuple(out)
 
 
 def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha: float = stats.ALPHA) -> ClaimResult:
     """Judge every check of ``claim`` over ``records`` (any status) and combine the verdicts."""
     spec = parse_claim(claim)
     plan, notes = plan_of(records)
-    checks = replay(records, spec.checks, plan, alpha)
-    budget = budget_text(records)
-    for check in checks:
-        check.budget = budget
-        _null_reason(check, budget)
+    checks = tuple(replay(records, spec.checks, plan, alpha))
     clauses = _clauses(spec, checks)
     tested = [c for c in clauses if c.verdict != stats.NOT_TESTED and not c.clause.explains]
     if clauses:
@@ -229,7 +184,7 @@ def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha:
             reason += f"; not tested: {', '.join(untested)}"
     return ClaimResult(name=spec.name, statement=spec.statement, verdict=verdict, reason=reason, checks=checks,
                        plot=dict(spec.plot), claim=dict(claim), clauses=clauses, scope=dict(spec.scope), plan=plan,
-                       budget=budget, alpha=alpha, notes=notes)
+                       budget=budget_text(records), alpha=alpha, notes=tuple(notes))
 
 
 def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha: float = stats.ALPHA) -> CheckResult:

@@ -19,8 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 from urllib.parse import urlparse
 
-from ablate.report import collect, stats
-from ablate.report.judge import ClaimResult, judge_claim
+from ablate.report.records import tables as collect
+from ablate.report.judge import stats
+from ablate.report.judge.claim import judge_claim
+from ablate.report.judge.results import ClaimResult
+from ablate.report.judge.sweep import claim_metrics
+from ablate.report.present.text import text_of
 
 DEFAULT_X_AXIS = "epoch"
 
@@ -98,8 +102,9 @@ def _verdict_markdown(claims: Sequence[ClaimResult]) -> str:
             lines.append("Scope: " + "; ".join(f"{k}: {v}" for k, v in claim.scope.items()))
         lines.append("")
         for i, check in enumerate(claim.checks, 1):
-            lines.append(f"{i}. **{check.name}** ({check.test_label}): **{check.verdict_label}** — {check.detail()}  ")
-            lines.append(f"   compared: {check.setup()}; p against {stats.fmt(check.p_against, 2)} raw, "
+            text = text_of(check, claim.budget)
+            lines.append(f"{i}. **{check.spec.name}** ({text.test_label}): **{text.verdict_label}** — {text.detail()}  ")
+            lines.append(f"   compared: {text.setup()}; p against {stats.fmt(check.p_against, 2)} raw, "
                          f"{stats.fmt(check.p_holm, 2)} Holm; detectable |Δ| ≥ {stats.fmt(check.detectable, 2)}")
         lines.append("")
     return "\n".join(lines).strip() + "\n"
@@ -108,7 +113,7 @@ def _verdict_markdown(claims: Sequence[ClaimResult]) -> str:
 def _metrics_to_plot(records: Sequence[dict], claims: Sequence[ClaimResult]) -> list[str]:
     present = set(collect.metric_names(records))
     extra = [m for m in ("train/loss", "val/loss", "val/acc", "grad/first_layer") if m in present]
-    return list(dict.fromkeys([*collect.claim_metrics(claims), *extra]))
+    return list(dict.fromkeys([*claim_metrics(claims), *extra]))
 
 
 def build_wandb_report(records: Sequence[dict[str, Any]], claims: Sequence[ClaimResult] | None = None, *,
@@ -144,7 +149,7 @@ def build_wandb_report(records: Sequence[dict[str, Any]], claims: Sequence[Claim
     else:
         filters = []
         runset_name = f"project {project}"
-    line_factor = next((c.factor for claim in claims for c in claim.checks if c.factor), None)
+    line_factor = next((c.spec.factor for claim in claims for c in claim.checks if c.spec.factor), None)
     runset = wr.Runset(entity=entity, project=project, name=runset_name, filters=filters,
                        groupby=[f"config.{f}" for f in factors])
 
@@ -159,13 +164,13 @@ def build_wandb_report(records: Sequence[dict[str, Any]], claims: Sequence[Claim
         ))
     for claim in claims:
         x = claim.plot.get("x") or next((f for f in factors if f != line_factor), None)
-        metric = claim.plot.get("metric") or next((c.metric for c in claim.checks if c.metric), None)
+        metric = claim.plot.get("metric") or next((c.spec.metric for c in claim.checks if c.spec.metric), None)
         if x and metric:
             panels.append(wr.ScatterPlot(title=f"final {metric} vs {x}", x=wr.Config(x),
                                          y=wr.SummaryMetric(metric), log_x=bool(claim.plot.get("logx")) or None,
                                          log_y=bool(claim.plot.get("logy")) or None))
     if "optimizer.lr" in factors:
-        metric = next((c.metric for claim in claims for c in claim.checks if c.metric), None)
+        metric = next((c.spec.metric for claim in claims for c in claim.checks if c.spec.metric), None)
         if metric:
             panels.append(wr.ScatterPlot(title=f"final {metric} vs learning rate", x=wr.Config("optimizer.lr"),
                                          y=wr.SummaryMetric(metric), log_x=True))

@@ -16,9 +16,9 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from ablate.report import stats
-from ablate.report.collect import cell_label, group_cells
-from ablate.report.values import best_level, fmt_level, is_numeric_key, levels, matching, metric_value, short_names
+from ablate.report.judge import stats
+from ablate.report.records.tables import cell_label, group_cells
+from ablate.report.records.values import best_level, fmt_level, is_numeric_key, levels, matching, metric_value, short_names
 
 DPI = 100
 _HISTORY_PREFERRED = ("train/loss", "val/loss", "val/acc", "train/acc")

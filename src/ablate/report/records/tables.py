@@ -12,17 +12,20 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from ablate.report import stats
+from ablate.report.records.summary import summarize
 from ablate.results import STATUSES
-from ablate.report.values import (
+from ablate.report.records.values import (
     _is_number, canonical, fmt_level, get_value, levels, metric_value, same_level, short_names, sort_key,
 )
 
 __all__ = [
-    "canonical", "claims", "claim_keys", "claim_metrics", "cell_label", "cell_of", "cells_frame", "fmt_level",
+    "canonical", "claims", "claim_keys", "cell_label", "cell_of", "cells_frame", "fmt_level",
     "get_value", "group_cells", "levels", "metric_names", "metric_value", "runs_frame", "same_level",
     "short_names", "sort_key", "sort_records", "status_counts", "status_text", "swept_factors",
 ]
+
+RUNS_CSV = "runs.csv"     # the per-run table, as the report writes it
+CELLS_CSV = "cells.csv"   # the per-cell table
 
 # Keys that are run identity or bookkeeping, never factors.
 NOT_FACTORS = {"seed"}
@@ -42,17 +45,6 @@ def claims(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             name = str(claim.get("name") or record.get("experiment") or "claim")
             seen.setdefault(name, claim)
     return list(seen.values())
-
-
-def claim_metrics(claims: Sequence[Any]) -> list[str]:
-    """The metrics judged claims show: each one's headline (``plot.metric``), then every check's
-    metric, in order, once each."""
-    names: list[str] = []
-    for claim in claims:
-        if claim.plot.get("metric"):
-            names.append(str(claim.plot["metric"]))
-        names.extend(c.metric for c in claim.checks if c.metric)
-    return list(dict.fromkeys(names))
 
 
 def status_counts(records: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -181,7 +173,7 @@ def cells_frame(records: Sequence[dict[str, Any]], factors: Sequence[str] | None
     for cell, members in group_cells(records, factors):
         ok = [r for r in members if r.get("status") == "ok"]
         for metric in metrics:
-            summary = stats.summarize([metric_value(r, metric) for r in ok], confidence)
+            summary = summarize([metric_value(r, metric) for r in ok], confidence)
             row = {f: fmt_level(v) for f, v in zip(factors, cell)}
             row.update(
                 metric=metric, runs=len(members), ok=len(ok), n=summary.n, mean=summary.mean,

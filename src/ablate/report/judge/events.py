@@ -1,0 +1,156 @@
+"""Event-count checks: does an event (a run diverging, or its metric past a threshold) happen in a
+larger (``goal: max``) or smaller (``goal: min``) fraction of the treatment's runs than of the
+baseline's?
+
+Each judged run is one observation, and a side may pool several levels of the factor
+(``treatment: [0.3, 1.0, 3.0]``). What counts as the event is the check's ``event``
+(:class:`ablate.report.claims.EventSpec`): ``diverged`` (status diverged, or the check's metric
+recorded as NaN/inf), ``above: x`` / ``below: x`` (an ok run's metric, after ``transform``, at or
+above / at or below x; diverged runs follow ``on_diverged``: left out, or scored as the worst ok
+value or as chance and then compared with x), or both (either one). Failed runs, and ok runs
+without the metric, are left out; every one is counted per side.
+
+The counts k_t of n_t vs k_b of n_b go into Fisher's exact test on the 2×2 table
+(``scipy.stats.fisher_exact``), one-sided: **p for** is the p of "the treatment has the event more
+often" (goal max; "less often" for goal min), **p against** the p of the opposite direction. At a
+look judged at α: supported when p for < α; not supported when p against < α and Holm's
+correction over the claim's checks keeps it (:mod:`ablate.report.judge`); else inconclusive.
+Each direction is a one-sided test at α, where the interval checks decide each direction at α/2.
+
+Power: there is no interval and no effect size to power; the report gives instead the smallest
+one-sided p the run counts could reach at all (every run of one side with the event, none of the
+other's): when it is not below α, the check cannot decide at this budget whatever happens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+import numpy as np
+from scipy import stats as st
+
+from ablate.report.judge import stats
+from ablate.report.judge.scope import SIDES, Scope, Scorer, Work, at_seeds, missing_level_reason, pairs, transformed
+from ablate.report.spec.claim import CheckSpec, EventSpec, metric_direction
+from ablate.report.judge.sequential import Look
+from ablate.report.records.values import metric_recorded, metric_value
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """k of n runs with the event per side, and Fisher's one-sided p-values."""
+
+    k: dict[str, int]
+    n: dict[str, int]
+    p_greater: float  # H1: the treatment has the event more often
+    p_less: float     # H1: less often
+    min_p: float      # the smallest one-sided p these n could reach
+
+    def fraction(self, side: str) -> float:
+        return self.k[side] / self.n[side] if self.n[side] else math.nan
+
+
+def fisher(k: dict[str, int], n: dict[str, int]) -> EventCounts:
+    """Fisher's exact test on [[k_t, n_t − k_t], [k_b, n_b − k_b]], both one-sided alternatives."""
+    nan = float("nan")
+    if not (n["treatment"] and n["baseline"]):
+        return EventCounts(dict(k), dict(n), nan, nan, nan)
+    table = [[k["treatment"], n["treatment"] - k["treatment"]], [k["baseline"], n["baseline"] - k["baseline"]]]
+    greater = float(st.fisher_exact(table, alternative="greater").pvalue)
+    less = float(st.fisher_exact(table, alternative="less").pvalue)
+    extreme = [[n["treatment"], 0], [0, n["baseline"]]]
+    return EventCounts(dict(k), dict(n), greater, less, float(st.fisher_exact(extreme, alternative="greater").pvalue))
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging one look
+# ---------------------------------------------------------------------------------------------
+
+
+def _count(work: Work, spec: CheckSpec, side: str, rows: list[dict], scorer: Scorer | None) -> tuple[int, int]:
+    """k (runs with the event) and n (runs counted) of one side; the runs counted go to run_ids,
+    the ones left out to counts and notes."""
+    event, metric = spec.event, spec.metric
+    counts = {"diverged": 0, "failed": 0, "missing": 0}
+    values = transformed(rows, metric, spec.transform) if metric else np.full(len(rows), np.nan)
+    k = n = 0
+    counted = work.run_ids.setdefault(side, [])
+    for r, v in zip(rows, values):
+        status = r.get("status")
+        if status == "failed":
+            counts["failed"] += 1
+            continue
+        if status == "diverged":
+            counts["diverged"] += 1
+            if event.diverged:
+                happened: bool | None = True
+            else:
+                fill = scorer.fill if scorer is not None else None
+                happened = None if fill is None else _past(event, fill)
+        elif event.diverged and metric and metric_recorded(r, metric) and not math.isfinite(metric_value(r, metric)):
+            happened = True  # an ok run whose metric went NaN/inf
+        elif event.above is not None or event.below is not None:
+            happened = _past(event, float(v)) if math.isfinite(v) else None
+            counts["missing"] += happened is None
+        elif metric and not metric_recorded(r, metric):
+            happened = None
+            counts["missing"] += 1
+        else:
+            happened = False
+        if happened is not None:
+            n += 1
+            k += happened
+            counted.append(str(r.get("run_id")))
+    if event.diverged:  # the counts line says it: they are the event
+        how = None
+    elif scorer is not None and scorer.fill is not None:
+        how = f"scored as {scorer.mode} ({stats.fmt(scorer.fill)}), then compared with the threshold"
+    else:
+        how = "left out"
+    work.count(side, counts, how, metric, None)
+    return k, n
+
+
+def _past(event: EventSpec, value: float) -> bool:
+    if event.above is not None and value >= event.above:
+        return True
+    return event.below is not None and value <= event.below
+
+
+def judge(scope: Scope, spec: CheckSpec, look: Look, alpha: float, work: Work) -> tuple[dict, set]:
+    """The event check on the runs of ``look`` at ``alpha``, and the (cell, seed) pairs it reads:
+    every cell of both sides at the look's seeds."""
+    judged = {side: at_seeds(rows, look.judge) for side, rows in scope.sides.items()}
+    required = pairs(scope.sides, look.judge)
+    scorer = None
+    threshold = spec.event.above is not None or spec.event.below is not None
+    if threshold and not spec.event.diverged:
+        pool = [r for rows in judged.values() for r in rows]
+        scorer = Scorer(spec, spec.metric, metric_direction(spec.metric, spec.metric_goal), pool)
+        work.notes += scorer.notes
+    k, n = {}, {}
+    for side, rows in judged.items():
+        k[side], n[side] = _count(work, spec, side, rows, scorer)
+    e = fisher(k, n)
+    out: dict = dict(estimate=e)
+    for side, level in zip(SIDES, (spec.treatment, spec.baseline)):
+        if not n[side]:
+            out["reason"] = missing_level_reason(scope, spec.factor, level).replace("no ok run", "no run to count", 1)
+            return out, required
+    p_support, p_against = (e.p_less, e.p_greater) if spec.goal == "min" else (e.p_greater, e.p_less)
+    out.update(p_support=p_support, p_against=p_against)
+    direction = "less often" if spec.goal == "min" else "more often"
+    opposite = "more often" if spec.goal == "min" else "less often"
+    if p_support < alpha:
+        out.update(verdict=stats.SUPPORTED, reason=f"one-sided Fisher p={stats.fmt(p_support, 2)} < α={alpha:.3g}: "
+                                                   f"the treatment has the event {direction}")
+    elif p_against < alpha:
+        out.update(verdict=stats.NOT_SUPPORTED,  # stands only if Holm agrees (judge/claim.py)
+                   reason=f"one-sided Fisher p={stats.fmt(p_against, 2)} < α={alpha:.3g} the other way: the "
+                          f"treatment has the event {opposite}")
+    elif not any(k.values()):
+        out["reason"] = "no run on either side had the event"
+    else:
+        out["reason"] = (f"one-sided Fisher p={stats.fmt(p_support, 2)} ≥ α={alpha:.3g} (opposite direction "
+                         f"p={stats.fmt(p_against, 2)})")
+    return out, required

@@ -1,0 +1,104 @@
+"""What judging produces: frozen records of numbers, one per check, clause and claim.
+
+Words are the presentation stage's (:mod:`ablate.report.present.text`); what is here is what
+``verdict.json`` carries. ``reason`` and ``notes`` are the judge's short factual statements (why a
+look could not decide, which runs were left out), kept with the numbers they explain.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ablate.report.judge import stats
+from ablate.report.judge.sequential import SeedPlan
+from ablate.report.spec.claim import CheckSpec, Clause
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check at one look, or (after the replay) the check's verdict with its looks in ``history``."""
+
+    spec: CheckSpec
+    verdict: str = stats.INCONCLUSIVE
+    reason: str = ""
+    estimate: Any = None      # the look's numbers: stats.Comparison, interaction.InteractionEstimate or events.EventCounts
+    where: dict[str, Any] = field(default_factory=dict)             # key -> resolved level
+    tuned: dict[str, Any] = field(default_factory=dict)             # tune: side -> chosen level
+    spread_grid: list[Any] = field(default_factory=list)            # spread sd: the levels both sides ran
+    side_grids: dict[str, list[Any]] = field(default_factory=dict)  # spread width: each side's own grid
+    run_ids: dict[str, list[str]] = field(default_factory=dict)     # group -> run ids compared
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # group -> diverged/failed/missing/censored
+    notes: tuple[str, ...] = ()
+    p_support: float = math.nan
+    p_against: float = math.nan
+    p_inside: float = math.nan
+    p_holm: float = math.nan          # Holm-adjusted over the claim's checks of min(1, looks × p_against)
+    contradicts: bool = False         # this look's test contradicts the claim; Holm over the checks decides
+    alpha: float = stats.ALPHA        # per look
+    alpha_total: float = stats.ALPHA
+    looks_planned: int = 1
+    look: int = 0                     # the look the verdict is from
+    history: tuple["LookEntry", ...] = ()
+    seeds_chose: tuple[int, ...] | None = None   # tune: the seeds that chose (None: every seed)
+    seeds_judged: tuple[int, ...] | None = None  # the seeds judged on (None: every seed)
+    fresh: bool = False
+    detectable: float = math.nan      # smallest |Δ| the seeds detect with 80% power at `alpha`
+    seeds_needed: int | None = None   # seeds per side (or cell) the margin (or |Δ|) needs
+    need: frozenset = frozenset()     # (cell, seed) pairs the next look still lacks
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict != stats.INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class LookEntry:
+    """One look as the replay judged it: its result, whether every run it reads had a record, and
+    the verdict after Holm's correction over the claim's checks."""
+
+    index: int
+    result: CheckResult
+    complete: bool
+    verdict: str
+
+
+@dataclass(frozen=True)
+class ClauseResult:
+    clause: Clause
+    verdict: str
+    checks: tuple[CheckResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    name: str
+    statement: str
+    verdict: str
+    reason: str
+    checks: tuple[CheckResult, ...]
+    plot: dict[str, Any] = field(default_factory=dict)
+    claim: dict[str, Any] = field(default_factory=dict)
+    clauses: tuple[ClauseResult, ...] = ()
+    scope: dict[str, str] = field(default_factory=dict)
+    plan: SeedPlan = field(default_factory=SeedPlan)
+    budget: str = ""                  # "budget=quick, 10 epochs": what a null is a null at
+    alpha: float = stats.ALPHA
+    notes: tuple[str, ...] = ()
+
+    @property
+    def untested(self) -> list[ClauseResult]:
+        return [c for c in self.clauses if c.verdict == stats.NOT_TESTED]
+
+    @property
+    def open_checks(self) -> list[CheckResult]:
+        """Checks whose next look still lacks runs: what a sequential sweep launches next."""
+        return [c for c in self.checks if not c.decided and c.need]
+
+    def needs(self) -> set:
+        """The (cell, seed) pairs the open checks' next looks read and no record holds yet."""
+        out: set = set()
+        for c in self.open_checks:
+            out |= c.need
+        return out

@@ -1,0 +1,1 @@
+"""See ablate.report: one stage of the report pipeline."""

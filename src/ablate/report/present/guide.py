@@ -1,0 +1,72 @@
+"""How to read a report: the guide at the end of every report, one bullet per idea."""
+
+from __future__ import annotations
+
+from ablate.report.judge import stats
+from ablate.report.present.render import Bullets, Code, Heading, badge
+
+
+def reading_guide() -> list:
+    a = stats.ALPHA
+    return [Heading(2, "How to read this report"), Bullets([
+        ["Each check compares the seeds of a treatment with those of a baseline. Δ is the difference oriented so "
+         "that positive is the way the claim says (treatment − baseline when higher is better, baseline − "
+         "treatment when lower is better), with its two-sided Welch confidence interval (unequal variances) at "
+         "the check's α."],
+        ["Tests: **superiority** (the treatment is better), **non-inferiority** (it is not worse by more than "
+         "the margin δ), **equivalence** (the two differ by less than δ). δ is in the metric's units (after "
+         "log10 when the check transforms it)."],
+        [badge(stats.SUPPORTED), ": the interval lies above 0 (superiority), above −δ (non-inferiority), or "
+         "inside (−δ, δ) (equivalence). Exactly then **p for** < the check's α (the Welch p against that "
+         "bound; for equivalence twice the TOST p)."],
+        [badge(stats.NOT_SUPPORTED), f": the interval lies wholly on the wrong side (below 0, below −δ, or "
+         f"outside (−δ, δ)) **and** Holm's correction over the claim's checks keeps it: the Holm-adjusted "
+         f"**p against** (each raw p times its number of looks) is < {a:g}. The measurement contradicts the claim."],
+        [badge("no effect within ±δ"), ": superiority checks with a margin only: the interval lies inside "
+         "(−δ, δ), so any effect is smaller than δ. A finding in its own right, and it counts as not "
+         "supported for the claim."],
+        [badge(stats.INCONCLUSIVE), ": none of these at this budget (or a side has fewer than 2 ok seeds, or "
+         "the check could not be evaluated; the reason is given). A null here reads \"not shown at "
+         "budget=…\", with the smallest effect the seeds could have detected: it is not evidence against "
+         "the claim."],
+        [badge(stats.NOT_TESTED), ": a part of the statement no check measures (the reason is given); "
+         "a claim is never supported on the strength of its tested parts alone without listing these."],
+        ["A clause is supported when all its checks are, not supported when any is not supported or shows "
+         "no effect, else inconclusive; the claim combines its tested clauses the same way "
+         "(intersection-union: supporting needs no multiplicity correction)."],
+        ["**Sequential seeds**: a sweep starts every cell at budget.seeds seeds and, while a check is "
+         "undecided, adds seeds (about ×1.6 a look, up to budget.max_seeds) only to the cells that check "
+         f"reads. α = {a:g} is split over a check's planned looks (Bonferroni: α/K each); the verdict is the "
+         "one of the first look that decided, and the check says which look and how many seeds per side."],
+        ["**Power**: *detectable |Δ|* is the smallest difference the check's seeds would find with 80% "
+         "probability (two-sided, at the check's α; pooled sd); an inconclusive check also says about how "
+         "many seeds per side its margin (or the observed |Δ|) would need."],
+        ["With ", Code("tune"), ", each side is set to its own best value of the tuned key, chosen on ",
+         Code("select_on"), " (validation data) over the selection seeds, and judged on the check's metric "
+         "(test data) with fresh seeds that did not take part in the choice, when the budget's max_seeds "
+         "allows; otherwise the same seeds choose and judge, which the check says is optimistic for both sides."],
+        ["With ", Code("spread"), ", each seed contributes one number: the sd of the metric over the key's "
+         "grid, or with ", Code("statistic: width"), " the width in decades of the range of the key where "
+         "the metric stays within ", Code("within"), " of that seed's best (a width that reaches the end of "
+         "the grid is censored: the true width is at least that)."],
+        ["With ", Code("interaction"), ", Δ is a difference in differences: the effect of the check's factor "
+         "(treatment − baseline) under one level of a second factor minus its effect under another, the "
+         "interaction coefficient of an OLS fit to the four cells' seed values with HC3 (heteroskedasticity-"
+         "robust) standard errors and t with N − 4 degrees of freedom; it is decided like any other interval, "
+         "and every cell needs at least 2 ok seeds. The treatment and baseline columns then show each level's "
+         "effect."],
+        ["With ", Code("event"), ", the check counts the runs per side where the event happened (diverged, "
+         "or the metric at or past a threshold) and tests the two fractions with Fisher's exact test, "
+         "one-sided in the claimed direction: supported when **p for** < the look's α, not supported when "
+         "**p against** < α and Holm keeps it. There is no interval and no detectable effect; the power line "
+         "says instead the smallest p the run counts could reach at all. A side may pool several levels "
+         "(", Code("treatment: [0.3, 1, 3]"), ")."],
+        ["A metric written ", Code("a - b"), " (or ", Code("a + b"), ") is computed per run from two recorded "
+         "metrics (e.g. ", Code("train_eval/acc - test/acc"), ", the generalisation gap) and is missing when "
+         "either is."],
+        ["Hedges' g is Δ in pooled standard deviations, small-sample corrected (|g| ≈ 0.2 small, 0.8 large)."],
+        ["Failed runs never enter statistics; diverged runs are left out, or with ", Code("on_diverged"),
+         " scored as the worst value of the check's ok runs (", Code("worst"), ", the default for tune and "
+         "spread checks, where leaving them out would hide sensitivity) or as chance (", Code("chance"),
+         "); each check counts them per side."],
+    ])]
