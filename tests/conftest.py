@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 _CACHE = tempfile.mkdtemp(prefix="ablate-test-cache-")
 os.environ.setdefault("ABLATE_CACHE_DIR", _CACHE)
 
-from tests.support import compose
+from tests.support import CATALOGUED, compose, run_ablate
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -42,3 +42,17 @@ def compose_cfg(tmp_path):
         return compose(overrides, run_dir if run_dir is not None else tmp_path / "run")
 
     return _compose
+
+
+@pytest.fixture(scope="session")
+def smoke_catalogue(tmp_path_factory):
+    """``python -m ablate.catalogue --only <CATALOGUED> budget=smoke``, run once a session: ``.dir`` (the
+    catalogue folder: index.md/.html, a sweep folder per experiment), ``.names``, ``.first`` (the run,
+    output captured) and ``.args`` (its arguments, to relaunch it). tests/test_catalogue.py checks the
+    index and the resume; tests/test_experiments.py the experiments' sweeps."""
+    from types import SimpleNamespace
+
+    out = tmp_path_factory.mktemp("catalogue") / "catalogue"
+    args = ["budget=smoke", "threads=1", "--only", ",".join(CATALOGUED), "--dir", str(out)]
+    first = run_ablate(args, cwd=out.parent, module="ablate.catalogue", timeout=1800)
+    return SimpleNamespace(dir=out, names=CATALOGUED, args=args, first=first)

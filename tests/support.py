@@ -79,3 +79,71 @@ def run_ablate(args, cwd, *, module: str = "ablate", timeout: float = 600, env: 
 
     return subprocess.run([PYTHON, "-m", module, *map(str, args)], cwd=cwd, env=env or subprocess_env(**extra_env),
                           capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# An experiment's smoke run and what its report must show
+# ---------------------------------------------------------------------------------------------
+
+VERDICTS = ("**supported**", "**not supported**", "**inconclusive**", "**no effect", "**not tested**")
+
+# The experiments the catalogue test runs (``python -m ablate.catalogue --only ...``, the session fixture
+# ``smoke_catalogue``); tests/test_experiments.py checks their sweeps there instead of running them again.
+CATALOGUED = ("attention_vs_recurrence", "linear_collapse")
+
+
+def experiment_spec(name: str) -> dict:
+    """``conf/experiment/<name>.yaml``, parsed (not composed)."""
+    import yaml
+
+    return yaml.safe_load((REPO / "conf" / "experiment" / f"{name}.yaml").read_text())
+
+
+def _section(text: str, start: str, end: str) -> str:
+    assert start in text, f"{start!r} is missing from the report"
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def check_report(sweep: Path, claim: dict) -> str:
+    """What every experiment's report must show, read from its sweep folder against the claim it judges
+    (the experiment config's ``claim``); returns report.md.
+
+    - an overall verdict;
+    - **Clauses**: a line per clause that starts with its verdict (**not tested** where the claim says so);
+    - **Scope**: each of the claim's scope entries, word for word;
+    - the checks table: every column, one row per check in the claim's order (its number, name and verdict);
+    - figures (PNGs, not empty), inlined in report.html; runs.csv."""
+    import itertools
+
+    report = (sweep / "report.md").read_text()
+    assert "verdict" in report.lower()
+    assert any(v in report for v in VERDICTS[:4]), "no overall verdict"
+    clauses = _section(report, "**Clauses**", "**Scope**")
+    for clause in claim["clauses"]:
+        line = next((ln for ln in clauses.splitlines() if f"(`{clause['name']}`)" in ln), None)
+        assert line is not None, f"clause {clause['name']} is missing from the report"
+        assert line.lstrip("- ").startswith(VERDICTS), line
+        if clause.get("not_tested"):
+            assert "**not tested**" in line, line
+    scope = _section(report, "**Scope**", "| # | check")
+    for key, text in claim["scope"].items():
+        assert f"- {key}: {text}" in scope, f"scope {key} is missing"
+    lines = report.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("| # | check"))
+    header = lines[start]
+    assert all(c in header for c in ("| test |", "p for", "p against (raw / Holm)", "detectable", "seeds per side"))
+    rows = list(itertools.takewhile(lambda ln: ln.startswith("|"), lines[start + 2:]))
+    assert len(rows) == len(claim["checks"]), "one row per check"
+    for number, (check, row) in enumerate(zip(claim["checks"], rows), 1):
+        assert row.startswith(f"| {number} | {check['name']} |") and any(v in row for v in VERDICTS), row
+    figures = sorted((sweep / "figures").glob("*.png"))
+    assert figures and all(f.stat().st_size > 1000 for f in figures), figures
+    assert "data:image/png;base64," in (sweep / "report.html").read_text()
+    assert (sweep / "runs.csv").is_file()
+    return report
+
+
+def check_figure(sweep: Path, report: str, name: str) -> None:
+    """The figure ``figures/<name>`` was drawn and the report shows it."""
+    assert (sweep / "figures" / name).is_file(), sorted(p.name for p in (sweep / "figures").iterdir())
+    assert f"figures/{name}" in report, name

@@ -6,14 +6,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import subprocess
 
 import pytest
 
 from ablate.catalogue import DONE, experiments, write_index
 from ablate.report import build_report
 from tests.report.records import residual_sweep_records, write_sweep
-from tests.support import PYTHON, REPO
+from tests.support import REPO, run_ablate
 
 
 def _screenshot_module():
@@ -50,20 +49,23 @@ def test_the_index_has_a_row_per_claim_a_badge_per_clause_and_the_headline_figur
 
 
 @pytest.mark.slow
-def test_the_whole_catalogue_at_smoke_resumes_and_renders_in_a_browser(tmp_path):
-    out = tmp_path / "catalogue"
-    env_cmd = [PYTHON, "-m", "ablate.catalogue", "budget=smoke", "threads=1", "--dir", str(out)]
-    first = subprocess.run(env_cmd, capture_output=True, text=True, timeout=3000, cwd=tmp_path)
+def test_the_catalogue_at_smoke_resumes_and_renders_in_a_browser(smoke_catalogue, tmp_path):
+    """``--only`` runs the experiments it names (the session fixture ``smoke_catalogue``; their sweeps are
+    checked in tests/test_experiments.py), the index has a row per claim with its report, and a relaunch
+    with the same folder runs nothing again."""
+    out, names, first = smoke_catalogue.dir, smoke_catalogue.names, smoke_catalogue.first
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     text = (out / "index.md").read_text()
-    for name in experiments():
+    for name in names:
         assert re.search(rf"^\| `{name}` \[report\]\({name}/report.html\)", text, re.M), name
         assert (out / name / "report.html").is_file()
     assert "without a verdict yet" not in text
+    others = set(experiments()) - set(names)
+    assert not any(f"`{name}`" in text for name in others), "--only ran (or listed) another experiment"
 
-    again = subprocess.run(env_cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    again = run_ablate(smoke_catalogue.args, cwd=out.parent, module="ablate.catalogue")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("finished before") == len(experiments())       # nothing ran again
+    assert again.stdout.count("finished before") == len(names)       # nothing ran again
 
     shot = _screenshot_module()
     if shot.find_chromium() is None:
