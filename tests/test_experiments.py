@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from ablate.catalogue import read_entry
-from ablate.report.values import canonical, get_value, same_level
+from ablate.report.records.values import get_value
+from ablate.report.spec.levels import canonical, same_level
 from ablate.results import STATUSES, load_sweep
 from tests.support import (CATALOGUED, REPO, check_figure, check_report, experiment_cells, experiment_spec,
                            run_ablate)
