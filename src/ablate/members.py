@@ -111,7 +111,7 @@ def member_config(cfg: DictConfig, member: Member, folder: Path) -> DictConfig:
 # ---------------------------------------------------------------------------------------------
 
 # A built-in family (ablate.models.<name>) -> why it cannot be stacked, None when it can: the
-# families' own ``vectorizable`` / ``not_vectorizable_because`` attributes (tests/test_vectorize.py
+# families' own ``vectorizable`` / ``not_vectorizable_because`` attributes (tests/test_members.py
 # checks they agree), readable here without importing the families and torch. Another family is
 # imported and asked.
 NOT_VECTORIZABLE: dict[str, str | None] = {
