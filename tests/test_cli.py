@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import PYTHON
-
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
-ENV.pop("PYTHONPATH", None)
+from tests.support import PYTHON, run_ablate, subprocess_env
 
 
 def ablate(*args: str, cwd: Path, script: bool = False, timeout: int = 180) -> subprocess.CompletedProcess:
-    command = [_console_script()] if script else [PYTHON, "-m", "ablate"]
-    return subprocess.run([*command, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    env = subprocess_env(PYTHONPATH="")      # PYTHONPATH removed: the installed package runs
+    if script:
+        return subprocess.run([_console_script(), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    return run_ablate(args, cwd, timeout=timeout, env=env)
 
 
 def _console_script() -> str:

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -21,6 +20,7 @@ import pytest
 import torch
 
 from ablate.data import BatchGroup
+from tests.support import run_ablate
 
 TESTS = Path(__file__).resolve().parent
 SMOKE_TRAIN_ROWS = 420        # budget=smoke: 600 samples, 10% validation, 20% test
@@ -57,10 +57,9 @@ class ShardLog(L.Callback):
 
 
 def _ablate(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}     # two ranks on a 2-core machine: one thread each
-    proc = subprocess.run([sys.executable, "-m", "ablate", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    # two ranks on a 2-core machine: one thread each (subprocess_env's); test_scale.ShardLog importable
+    proc = run_ablate(args, None, timeout=timeout,
+                      PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
 
