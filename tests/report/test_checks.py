@@ -70,8 +70,9 @@ def test_malformed_check_is_inconclusive_with_reason():
     records = two_level_records(0.1, 1.0)
     result = judge_check(records, {"name": "broken", "metric": "train/loss"})
     assert result.verdict == stats.INCONCLUSIVE and "missing" in result.reason
-    assert "valid: min, max" in judge_check(records, dict(toy_claim()["checks"][0], goal="smaller")).reason
-    assert "valid: log10" in judge_check(records, dict(toy_claim()["checks"][0], transform="sqrt")).reason
+    assert "valid values: min, max" in judge_check(records, dict(toy_claim()["checks"][0], goal="smaller")).reason
+    assert "transform='sqrt' is invalid; valid values: log10" in judge_check(
+        records, dict(toy_claim()["checks"][0], transform="sqrt")).reason
 
 
 TUNE = {"name": "adam beats sgd at their best lr", "metric": "val/loss", "goal": "min", "factor": "optimizer",

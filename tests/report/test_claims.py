@@ -131,12 +131,14 @@ def test_defaults():
     assert default_select_on("test/loss") == "val/loss" and default_select_on("acc") == "acc"
     assert parse_check(dict(CHECK, treatment="8")).treatment == 8
     broken = parse_check({"metric": "train/loss", "test": "x"})
-    assert any("missing" in p for p in broken.problems) and any("valid: superiority" in p for p in broken.problems)
+    assert "the check's goal is missing" in broken.problems
+    assert "the check's test='x' is invalid; valid values: superiority, noninferiority, equivalence" in broken.problems
 
 
 def test_parse_claim_keeps_clauses_and_scope():
-    spec = parse_claim(claim({}, clauses=({"name": "a", "text": "A"}, {"name": "b", "not_tested": "why"}),
-                             scope={"hardware": "2-core CPU"}))
+    spec, errors = parse_claim(claim({}, clauses=({"name": "a", "text": "A"}, {"name": "b", "not_tested": "why"}),
+                                     scope={"hardware": "2-core CPU"}))
+    assert errors == []
     assert [c.name for c in spec.clauses] == ["a", "b"] and spec.clauses[1].not_tested == "why"
     assert spec.scope == {"hardware": "2-core CPU"} and spec.checks[0].clause == "a"
 
@@ -157,3 +159,17 @@ def test_the_schema_imports_no_statistics_library():
             "assert not bad, bad\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_one_parser_one_rule_set_for_the_config_check_and_the_report():
+    """What the config check prints for a check is what the report gives as the reason it cannot
+    judge that check: both come from the same rules (spec.rules.check_errors)."""
+    raw = claim({"goal": "up", "on_diverged": "sometimes", "colour": "red"})
+    spec, errors = parse_claim(raw)
+    assert errors == claim_errors(raw)
+    assert "claim.checks[0].goal='up' is invalid; valid values: min, max" in errors
+    assert "claim.checks[0] has unknown field(s) colour; valid fields:" in " ".join(errors)
+    problems = spec.checks[0].problems
+    assert "the check's goal='up' is invalid; valid values: min, max" in problems
+    assert any(p.startswith("the check has unknown field(s) colour") for p in problems)
+    assert "the check's on_diverged='sometimes' is invalid; valid values: worst, chance, exclude" in problems

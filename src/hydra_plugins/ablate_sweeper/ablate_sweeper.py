@@ -106,7 +106,7 @@ def union(sweeps: Sequence[Sequence[str]], parser: OverridesParser) -> list[list
 
 
 def job_dict(job: Sequence[str]) -> dict[str, str | None]:
-    """A job's overrides as its run record stores them (``ablate.run.job_overrides``): key without
+    """A job's overrides as its run record stores them (``ablate.provenance.job_overrides``): key without
     ``+``/``~`` -> value text."""
     out: dict[str, str | None] = {}
     for override in job:

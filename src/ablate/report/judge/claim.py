@@ -164,7 +164,7 @@ def _clauses(spec: ClaimSpec, checks: Sequence[CheckResult]) -> tuple[ClauseResu
 
 def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha: float = stats.ALPHA) -> ClaimResult:
     """Judge every check of ``claim`` over ``records`` (any status) and combine the verdicts."""
-    spec = parse_claim(claim)
+    spec, _ = parse_claim(claim)  # a claim that fails the config check never ran; its checks' problems say why
     plan, notes = plan_of(records)
     checks = tuple(replay(records, spec.checks, plan, alpha))
     clauses = _clauses(spec, checks)

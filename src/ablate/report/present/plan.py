@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ablate.report.judge.sweep import SweepReport
-from ablate.report.present import figures
+from ablate.report.present import curves, figures
 from ablate.report.present.figures import FigureOut
 from ablate.report.records.values import is_numeric_key
 
@@ -83,8 +83,8 @@ def make_figures(report: SweepReport) -> list[FigureOut]:
             add(figures.metric_vs_factor(records, factors, metric, others[0] if others else None, x))
 
     color_by = next((c.spec.factor for claim in report.claims for c in claim.checks if c.spec.factor), None)
-    add(figures.training_curves(records, factors, figures.history_metrics(records, report.key_metrics), color_by))
-    add(figures.grad_norm_profiles(records, factors))
+    add(curves.training_curves(records, factors, curves.history_metrics(records, report.key_metrics), color_by))
+    add(curves.grad_norm_profiles(records, factors))
 
     if figures.LR_KEY in factors:
         first_check = next((c for claim in report.claims for c in claim.checks if c.spec.metric), None)

@@ -8,13 +8,12 @@ when its value is any of them. Metrics may be derived (``a - b``, :mod:`ablate.r
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from ablate.report.spec import derived
-from ablate.report.spec.levels import canonical, fmt_level, same_level, sort_key
+from ablate.report.spec.levels import canonical, fmt_level, same_level, sort_key  # noqa: F401 (re-exported)
 
 _MISSING = object()
 

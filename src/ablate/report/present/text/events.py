@@ -1,0 +1,115 @@
+"""Event-count checks in words: k of n runs per side, and Fisher's exact test."""
+
+from __future__ import annotations
+
+import math
+
+from ablate.report.judge import stats
+from ablate.report.present.text.plain import CheckText
+from ablate.report.spec.fields import EventSpec
+
+
+def describe(event: EventSpec, metric: str) -> str:
+    """``train/loss ≥ 2.30259 or the run diverged (status diverged, or train/loss NaN/inf)``: what
+    counts as the event, as the report prints it."""
+    parts = []
+    if event.above is not None:
+        parts.append(f"{metric} ≥ {stats.fmt(event.above, 6)}")
+    if event.below is not None:
+        parts.append(f"{metric} ≤ {stats.fmt(event.below, 6)}")
+    if event.diverged:
+        parts.append("the run diverged" + (f" (status diverged, or {metric} NaN/inf)" if metric else " (status diverged)"))
+    return " or ".join(parts)
+
+
+class EventText(CheckText):
+    """A check with ``event:``: counts per side and Fisher's test."""
+
+    @property
+    def metric_label(self) -> str:
+        name = f"log10({self.spec.metric})" if self.spec.transform == "log10" and self.spec.metric else self.spec.metric
+        return describe(self.spec.event, name)
+
+    @property
+    def test_label(self) -> str:
+        return "event count (Fisher's exact test, one-sided)"
+
+    def n(self, side: str) -> int:
+        return self.c.estimate.n[side] if self.c.estimate is not None else 0
+
+    def diverged_policy(self) -> str:
+        return "a diverged run is the event" if self.spec.event.diverged else CheckText.diverged_policy(self)
+
+    def n_text(self) -> str:
+        return f"{self.n('treatment')} vs {self.n('baseline')} runs"
+
+    def seeds_phrase(self) -> str:
+        return self.n_text()
+
+    @property
+    def estimated(self) -> bool:
+        return self.c.estimate is not None and all(self.c.estimate.n.values())
+
+    @property
+    def p_for_direction(self) -> str:
+        return "more often" if self.spec.goal != "min" else "less often"
+
+    def _diff(self) -> float:
+        e = self.c.estimate
+        d = e.fraction("treatment") - e.fraction("baseline")
+        return -d if self.spec.goal == "min" else d
+
+    def observed(self) -> float:
+        return abs(self._diff()) if self.c.estimate is not None else math.nan
+
+    def table_side(self, side: str) -> tuple[str, str] | None:
+        if self.c.estimate is None:
+            return None
+        label = self.treatment_label if side == "treatment" else self.baseline_label
+        return label, f": {self.c.estimate.k[side]}/{self.c.estimate.n[side]} runs with the event"
+
+    def diff_text(self) -> str:
+        if not self.estimated:
+            return "—"
+        return f"{stats.fmt(self._diff())} (fractions)"
+
+    def evidence_parts(self, e) -> list[str]:
+        """``optimizer.lr ∈ {0.3, 1, 3} 7/12 runs vs optimizer.lr ∈ {0.001, 0.01} 0/12 with the event;
+        event: train/loss ≥ 2.30259 or the run diverged (...); difference of fractions (treatment −
+        baseline) 0.583; Fisher's exact test, one-sided p=0.0026 (the treatment more often), opposite
+        direction p=1``."""
+        parts = [f"{self.treatment_label} {e.k['treatment']}/{e.n['treatment']} runs vs {self.baseline_label} "
+                 f"{e.k['baseline']}/{e.n['baseline']} with the event", f"event: {self.metric_label}"]
+        if self.estimated:
+            parts += [f"difference of fractions ({self.diff_label}) {stats.fmt(self._diff())}",
+                      f"Fisher's exact test, one-sided p={stats.fmt(self.c.p_support, 2)} (the treatment "
+                      f"{self.p_for_direction}), opposite direction p={stats.fmt(self.c.p_against, 2)}"]
+        return parts
+
+    def setup(self) -> str:
+        higher = "lower" if self.spec.goal == "min" else "higher"
+        return (f"the fraction of runs where {self.metric_label}: {self.treatment_label} vs "
+                f"{self.baseline_label}{self.where_text()}, claimed {higher} for the treatment; each run counts once")
+
+    def power_text(self) -> str:
+        e = self.c.estimate
+        if not self.estimated:
+            return "n/a for event checks (Fisher's exact test), and no runs to count on a side"
+        text = (f"n/a for event checks (Fisher's exact test); the smallest one-sided p {self.n_text()} can reach "
+                f"(every run of one side with the event, none of the other's) is {stats.fmt(e.min_p, 2)}")
+        if e.min_p >= self.c.alpha:
+            text += f", not below α={self.c.alpha:.3g}: this check cannot decide with these runs"
+        return text
+
+    def null_text(self) -> str | None:
+        text = super().null_text()
+        if text and self.c.estimate.min_p >= self.c.alpha:
+            text += f"; {self.n_text()} cannot reach p < {self.c.alpha:.3g} at all"
+        return text
+
+    def look_text(self) -> str:
+        e = self.c.estimate
+        counts = (f"{e.k['treatment']}/{e.n['treatment']} vs {e.k['baseline']}/{e.n['baseline']} runs with the event"
+                  if e is not None else "no counts")
+        p = f", p for {stats.fmt(self.c.p_support, 2)}" if self.c.p_support == self.c.p_support else ""
+        return f"{counts}, α={self.c.alpha:.3g}{p}"
