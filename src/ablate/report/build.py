@@ -22,14 +22,8 @@ from ablate.report.present.plan import make_figures
 from ablate.report.present.render import to_html, to_markdown
 from ablate.report.present.verdict import VERDICT_JSON, verdict_json
 from ablate.report.records.tables import CELLS_CSV, RUNS_CSV
-from ablate.results import (
-    RECORD_NAME,
-    atomic_write_bytes,
-    atomic_write_text,
-    read_record,
-    remove_stale_temps,
-    validate_record,
-)
+from ablate.results import RECORD_NAME, atomic_write_bytes, atomic_write_text, remove_stale_temps
+from ablate.results import load_records as load_run_records
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -53,12 +47,7 @@ def load_records(sweep_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], li
     if not sweep_dir.is_dir():
         raise ReportError(f"sweep folder '{sweep_dir}' does not exist (expected the folder that holds "
                           f"<run_id>/{RECORD_NAME}, e.g. reports/<experiment>/<timestamp>)")
-    records, problems = [], []
-    for path in sorted(sweep_dir.rglob(RECORD_NAME)):
-        try:
-            records.append(validate_record(read_record(path)))
-        except (OSError, ValueError) as exc:  # JSONDecodeError and RecordError are ValueErrors
-            problems.append(f"{path.relative_to(sweep_dir).as_posix()}: {exc}")
+    records, problems = load_run_records(sweep_dir)
     if not records:
         detail = f"; {len(problems)} record file(s) could not be read: {problems[0]}" if problems else ""
         raise ReportError(f"no run records (<run_id>/{RECORD_NAME}) found under '{sweep_dir}'{detail}. "
