@@ -175,3 +175,35 @@ def test_a_tuned_report_names_the_seeds_that_chose_and_judged(tmp_path):
     text = build_report(write_sweep(tmp_path / "opt", optimizer_records(means, claim=claim))).read_text()
     assert "seeds: every seed chose each side's optimizer.lr and every seed judged it" in text
     assert "optimistic for both sides" in text
+
+
+def test_verdict_json_carries_the_verdicts_and_the_numbers_behind_them(built):
+    """verdict.json is what the catalogue (and anyone) reads instead of judging again or scraping
+    report.md: the same verdicts and numbers as the judged claim, in plain JSON (no NaN)."""
+    from ablate.report.judge.claim import judge_claim
+    from ablate.report.present.text import text_of
+
+    root, _ = built
+    raw = (root / "verdict.json").read_text()
+    assert "NaN" not in raw and "Infinity" not in raw
+    verdicts = json.loads(raw)
+    records = residual_sweep_records()
+    judged = judge_claim(records, records[0]["claim"])
+    assert verdicts["verdict"] == judged.verdict == "supported"
+    assert verdicts["runs"] == len(records) and verdicts["status"]["ok"] == sum(r["status"] == "ok" for r in records)
+    assert verdicts["headline_figure"].startswith("figures/residual_depth_train_loss_vs_model_depth")
+    assert (root / verdicts["headline_figure"]).is_file()
+    assert verdicts["headline_figure"] in (root / "report.md").read_text()
+    (claim,) = verdicts["claims"]
+    assert claim["name"] == judged.name and claim["statement"] == judged.statement
+    assert claim["reason"] == judged.reason and claim["budget"] == judged.budget
+    assert len(claim["checks"]) == len(judged.checks)
+    for written, check in zip(claim["checks"], judged.checks):
+        comparison = check.estimate
+        assert written["verdict"] == check.verdict and written["name"] == check.spec.name
+        assert written["reason"] == text_of(check, judged.budget).reason
+        assert written["diff"] == pytest.approx(comparison.diff)
+        assert [written["diff_low"], written["diff_high"]] == pytest.approx([comparison.diff_low, comparison.diff_high])
+        assert written["p_against"] == pytest.approx(check.p_against) and written["look"] == check.look + 1
+        assert written["n"] == {"treatment": comparison.treatment.n, "baseline": comparison.baseline.n}
+    assert [c["verdict"] for c in claim["clauses"]] == [c.verdict for c in judged.clauses]
