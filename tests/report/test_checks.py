@@ -1,4 +1,4 @@
-"""ablate.report.checks: what one check reads and compares: where-filters, tuning on one metric and
+"""ablate.report.judge (plain, tune and spread checks): what one check reads and compares: where-filters, tuning on one metric and
 judging on another, spreads (sd and width, with censoring), diverged and failed runs."""
 
 from __future__ import annotations

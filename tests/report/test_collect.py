@@ -1,4 +1,4 @@
-"""ablate.report.collect: sweep structure, status counts, and the per-cell table."""
+"""ablate.report.records.tables: sweep structure, status counts, and the per-cell table."""
 
 from __future__ import annotations
 

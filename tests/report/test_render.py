@@ -1,4 +1,4 @@
-"""ablate.report.render: the HTML report is one self-contained page, its badges name every verdict,
+"""ablate.report.present.render: the HTML report is one self-contained page, its badges name every verdict,
 and a browser renders it (screenshot check)."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ With a claim (``+experiment=...``) and ``seed`` not swept, it adds the seeds its
 
 * look 0: every cell of the grid × seeds ``0 .. budget.seeds-1`` (jobs ``<cell> seed=k``);
 * after each look it reads the sweep's run records, judges the claim with the report's own code
-  (:func:`ablate.report.judge.judge_claim`), and launches the next look's seeds only for the cells
+  (:func:`ablate.report.judge.claim.judge_claim`), and launches the next look's seeds only for the cells
   that a still-undecided check reads (a tune check: its chosen cells, with fresh seeds), until
   every check is decided or ``budget.max_seeds`` is reached.
 

@@ -4,7 +4,7 @@ combine checks into clauses and clauses into the claim.
 The sweeper (``hydra/sweeper: ablate``) calls :func:`judge_claim` after every look to learn which
 checks are still open and which runs their next look needs (``CheckResult.need``); the report
 calls the same function on the finished sweep. So both judge alike: at look k each cell counts only
-the seeds of look k (:mod:`ablate.report.sequential`), judged at alpha / K, and a check's verdict
+the seeds of look k (:mod:`ablate.report.judge.sequential`), judged at alpha / K, and a check's verdict
 is the one of the first look that decided it.
 
 * A look decides when its interval does (:func:`ablate.report.stats.decide`) and every run it

@@ -4,7 +4,7 @@ baseline's?
 
 Each judged run is one observation, and a side may pool several levels of the factor
 (``treatment: [0.3, 1.0, 3.0]``). What counts as the event is the check's ``event``
-(:class:`ablate.report.claims.EventSpec`): ``diverged`` (status diverged, or the check's metric
+(:class:`ablate.report.spec.fields.EventSpec`): ``diverged`` (status diverged, or the check's metric
 recorded as NaN/inf), ``above: x`` / ``below: x`` (an ok run's metric, after ``transform``, at or
 above / at or below x; diverged runs follow ``on_diverged``: left out, or scored as the worst ok
 value or as chance and then compared with x), or both (either one). Failed runs, and ok runs

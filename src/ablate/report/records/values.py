@@ -3,7 +3,7 @@
 Override values arrive as command-line text (``"true"``, ``"8"``) while the resolved config holds
 typed values (``True``, ``8``); both must name the same level of a factor. A check's side may pool
 several levels (``treatment: [0.3, 1, 3]``): such a side is a tuple of levels, and a record is on it
-when its value is any of them. Metrics may be derived (``a - b``, :mod:`ablate.report.derived`).
+when its value is any of them. Metrics may be derived (``a - b``, :mod:`ablate.report.spec.derived`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ See :class:`CheckSpec` for every field of a check and its default.
 (``treatment: [0.3, 1.0, 3.0]``: every run at any of them); the two sides share no level.
 
 ``metric`` is a record metric or a derived one, ``a - b`` / ``a + b`` of two record metrics
-(:mod:`ablate.report.derived`): ``metric: train_eval/acc - test/acc``, the generalisation gap,
+(:mod:`ablate.report.spec.derived`): ``metric: train_eval/acc - test/acc``, the generalisation gap,
 computed per run. Its direction is unknown, so a check that needs one says ``metric_goal``.
 
 Besides the plain, ``tune`` and ``spread`` checks, two kinds compare something else:
@@ -43,13 +43,13 @@ difference in differences)::
 Δ = (mean[32, batch] − mean[4, batch]) − (mean[32, layer] − mean[4, layer]) for ``goal: max`` (the
 effect is larger at ``interaction.treatment``), its negative for ``goal: min`` (smaller there), from
 the OLS fit of the four cells' seed values on both factors and their interaction term, with HC3
-standard errors (:mod:`ablate.report.interaction`). ``test``, ``margin``, ``where``,
+standard errors (:mod:`ablate.report.judge.interaction`). ``test``, ``margin``, ``where``,
 ``transform`` and ``on_diverged`` work as for a plain check; ``tune``/``spread``/``event`` do not
 combine with it. The four cells need at least 2 ok seeds each.
 
 **Event count** (``event:``): is an event more (``goal: max``) or less (``goal: min``) frequent
 among the treatment's runs than among the baseline's? Fisher's exact test, one-sided in the claimed
-direction, on the counts "k of n runs" (:mod:`ablate.report.events`)::
+direction, on the counts "k of n runs" (:mod:`ablate.report.judge.events`)::
 
     - name: the largest learning rates fail to train more often
       event: {diverged: true, above: 2.302585}   # diverged, or train/loss at or above ln(10)
@@ -114,7 +114,7 @@ class CheckSpec:
     @property
     def kind(self) -> str:
         """``tune``, ``spread``, ``interaction``, ``events`` or ``plain``: how a look is judged, and
-        which seeds it reads (only ``tune`` differs there, see ablate.report.sequential)."""
+        which seeds it reads (only ``tune`` differs there, see ablate.report.judge.sequential)."""
         if self.tune:
             return "tune"
         if self.spread:

@@ -3,7 +3,7 @@
 Each parser returns the field's value and what is wrong with it, every message starting with the
 field it is about relative to the check (``interaction.factor is missing: ...``), so that the
 config check (:func:`ablate.report.spec.rules.claim_errors`) and the report (a check's ``problems``)
-say the same. Torch- and statistics-free, like :mod:`ablate.report.claims`, which documents the
+say the same. Torch- and statistics-free, like :mod:`ablate.report.spec.claim`, which documents the
 fields.
 """
 
