@@ -30,7 +30,9 @@ import numpy as np
 from scipy import stats as st
 
 from ablate.report.judge import stats
-from ablate.report.judge.scope import SIDES, Scope, Scorer, Work, at_seeds, missing_level_reason, pairs, transformed
+from ablate.report.judge.scope import (
+    SIDES, Scope, Scorer, Work, at_seeds, counted_runs, missing_level_reason, pairs, transformed,
+)
 from ablate.report.spec.claim import CheckSpec, EventSpec, metric_direction
 from ablate.report.judge.sequential import Look
 from ablate.report.records.values import metric_recorded, metric_value
@@ -75,13 +77,8 @@ def _count(work: Work, spec: CheckSpec, side: str, rows: list[dict], scorer: Sco
     values = transformed(rows, metric, spec.transform) if metric else np.full(len(rows), np.nan)
     k = n = 0
     counted = work.run_ids.setdefault(side, [])
-    for r, v in zip(rows, values):
-        status = r.get("status")
-        if status == "failed":
-            counts["failed"] += 1
-            continue
-        if status == "diverged":
-            counts["diverged"] += 1
+    for r, v, diverged in counted_runs(rows, values, counts):
+        if diverged:
             if event.diverged:
                 happened: bool | None = True
             else:

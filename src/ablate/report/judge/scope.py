@@ -115,6 +115,19 @@ def transformed(rows: Sequence[dict], metric: str, transform: str | None) -> np.
     return values
 
 
+def counted_runs(rows: Sequence[dict], values: Sequence[float], counts: dict[str, int]):
+    """The runs a check can count (ok and diverged), each as ``(record, value, diverged)``; failed runs
+    are left out. Both are tallied in ``counts`` (``failed``, ``diverged``)."""
+    for r, v in zip(rows, values):
+        status = r.get("status")
+        if status == "failed":
+            counts["failed"] += 1
+            continue
+        diverged = status == "diverged"
+        counts["diverged"] += diverged
+        yield r, v, diverged
+
+
 @dataclass
 class Scored:
     """The value each run of a side counts with, after ``on_diverged``; NaN = left out."""
@@ -164,13 +177,8 @@ class Scorer:
         counts = {"diverged": 0, "failed": 0, "missing": 0}
         kept, values = [], []
         raw = transformed(rows, self.metric, self.spec.transform)
-        for r, v in zip(rows, raw):
-            status = r.get("status")
-            if status == "failed":
-                counts["failed"] += 1
-                continue
-            if status == "diverged":
-                counts["diverged"] += 1
+        for r, v, diverged in counted_runs(rows, raw, counts):
+            if diverged:
                 v = self.fill if self.fill is not None else float("nan")
             elif not np.isfinite(v):
                 counts["missing"] += 1
