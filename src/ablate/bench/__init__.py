@@ -1,0 +1,17 @@
+"""``python -m ablate.bench``: what training through ablate costs, and how fast it runs where users run it.
+
+One benchmark per run, picked by its flag (each module's docstring says how it measures):
+
+* (default) :mod:`ablate.bench.fit`: ablate's fit time against a hand-written PyTorch loop, epochs in
+  lockstep; ``--floor`` adds Lightning's own floor. Last line ``ablate/raw fit-time ratio: X.XX``.
+* ``--sweep`` (:mod:`ablate.bench.sweep`): also Hydra's basic launcher against ``hydra/launcher=joblib``.
+* ``--seeds K`` (:mod:`ablate.bench.seeds`): K seeds as K runs against one vectorized job. Last line
+  ``vectorized speed-up for K seeds: X.XX``.
+"""
+
+from ablate.bench.cli import main
+from ablate.bench.common import compose, run_ablate, timed_fit
+from ablate.bench.fit import RawLoop, fit_bench, run_floor, run_lockstep, run_raw
+
+__all__ = ["RawLoop", "compose", "fit_bench", "main", "run_ablate", "run_floor", "run_lockstep", "run_raw",
+           "timed_fit"]

@@ -1,0 +1,5 @@
+"""``python -m ablate.bench``: see :mod:`ablate.bench`."""
+
+from ablate.bench.cli import main
+
+main()
