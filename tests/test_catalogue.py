@@ -75,3 +75,46 @@ def test_the_catalogue_at_smoke_resumes_and_renders_in_a_browser(smoke_catalogue
 
     pixels = imread(png)[..., :3]
     assert float(pixels.std()) > 0.05 and png.stat().st_size > 50_000   # text, badges and thumbnails drawn
+
+
+def test_the_catalogue_runs_experiments_at_once_at_one_thread_count_and_resumes(tmp_path, monkeypatch, capsys):
+    """``--jobs``: experiments run as that many processes at once (by default cores // threads), each
+    with the same ``OMP_NUM_THREADS`` whatever the number of jobs, recorded in ``catalogue.json``; a
+    relaunch runs none of them again. The experiment processes are replaced by a fake that sleeps."""
+    import threading
+    import time
+
+    from ablate import catalogue
+
+    running, seen, lock = [0], [], threading.Lock()
+    peak = [0]
+
+    def fake_call(command, stdout=None, stderr=None, env=None):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            seen.append((command[3], env["OMP_NUM_THREADS"]))
+        time.sleep(0.4)
+        with lock:
+            running[0] -= 1
+        return 0
+
+    monkeypatch.setattr(catalogue.subprocess, "call", fake_call)
+    monkeypatch.setattr(catalogue, "cores", lambda: 4)
+    names = experiments()[:4]
+    assert catalogue.experiment_threads([]) == 1 and catalogue.default_jobs(1) == 4   # conf: threads: 1
+    assert catalogue.run_all(names, tmp_path / "a", ["budget=smoke", "threads=2"]) == []
+    assert "4 experiments, 2 at a time × 2 thread(s) each on 4 cores" in capsys.readouterr().out
+    assert peak[0] == 2 and sorted(seen) == sorted((f"+experiment={n}", "2") for n in names)
+
+    peak[0], seen[:] = 0, []
+    assert catalogue.run_all(names, tmp_path / "b", ["budget=smoke"], jobs=1) == []
+    assert "1 at a time × 1 thread(s) each" in capsys.readouterr().out
+    assert peak[0] == 1 and {threads for _, threads in seen} == {"1"}
+    done = json.loads((tmp_path / "b" / names[0] / DONE).read_text())
+    assert done["threads"] == 1 and done["returncode"] == 0
+
+    seen[:] = []
+    assert catalogue.run_all(names, tmp_path / "b", ["budget=smoke"], jobs=3) == []
+    assert seen == [] and capsys.readouterr().out.count("finished before") == 4     # resumed: nothing ran
+    assert catalogue.main(["--jobs", "0", "--dir", str(tmp_path / "c")]) == 2

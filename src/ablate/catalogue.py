@@ -9,6 +9,12 @@ the versions and hardware. ``DIR`` defaults to ``reports/catalogue/<timestamp>``
 Relaunching with the same ``--dir`` resumes: an experiment that finished with the same overrides
 is not run again (``<DIR>/<name>/catalogue.json`` says so), and inside an unfinished one the sweep
 itself skips the runs that are done. ``--index-only`` rebuilds the page from what is there.
+
+Several experiments run at once, each its own process: ``--jobs N`` of them, by default as many as
+the cores allow at the thread count every experiment runs at (``threads=N`` among the overrides, else
+conf/config.yaml's ``threads``), so that jobs × threads ≤ cores. That thread count is the same
+whatever ``--jobs`` is (it changes floating point, so the verdicts do not depend on ``--jobs``): each
+experiment gets it as ``OMP_NUM_THREADS`` too, and ``catalogue.json`` records it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import platform
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources import files
@@ -48,33 +55,75 @@ def experiments() -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _finished(folder: Path, overrides: Sequence[str]) -> dict | None:
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform says, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def experiment_threads(overrides: Sequence[str]) -> int:
+    """The torch threads every experiment runs at: ``threads=N`` among ``overrides``, else
+    conf/config.yaml's ``threads`` (``null``: torch's own default, every core)."""
+    from omegaconf import OmegaConf
+
+    given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == "threads"]
+    value = given[-1] if given else OmegaConf.load(files("ablate.conf") / "config.yaml").get("threads")
+    return cores() if value in (None, "null", "None") else int(value)
+
+
+def default_jobs(threads: int) -> int:
+    """As many experiments at once as the cores allow at ``threads`` each: jobs × threads ≤ cores."""
+    return max(1, cores() // max(threads, 1))
+
+
+def _finished(folder: Path, overrides: Sequence[str], threads: int | None = None) -> dict | None:
     try:
         done = json.loads((folder / DONE).read_text())
     except (OSError, ValueError):
         return None
-    return done if done.get("overrides") == list(overrides) and done.get("returncode") == 0 else None
+    same = done.get("overrides") == list(overrides) and done.get("threads", threads) == threads
+    return done if same and done.get("returncode") == 0 else None
 
 
-def run_experiment(name: str, folder: Path, overrides: Sequence[str]) -> dict:
+def run_experiment(name: str, folder: Path, overrides: Sequence[str], threads: int | None = None) -> dict:
     """Run one experiment's sweep into ``folder`` (skipped when it already finished with these
-    overrides); returns what ``catalogue.json`` holds (return code, wall time)."""
-    done = _finished(folder, overrides)
+    overrides and threads); returns what ``catalogue.json`` holds (return code, wall time, threads).
+    ``threads`` (default :func:`experiment_threads`) is also the process's ``OMP_NUM_THREADS``."""
+    threads = experiment_threads(overrides) if threads is None else threads
+    done = _finished(folder, overrides, threads)
     if done is not None:
         print(f"catalogue: {name}: finished before ({done['wall_time_s']:.0f} s), skipped", flush=True)
         return done
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "ablate", f"+experiment={name}", *overrides, f"hydra.sweep.dir={folder}"]
-    print(f"catalogue: {name}: {' '.join(command[2:])}", flush=True)
+    print(f"catalogue: {name}: {' '.join(command[2:])} (OMP_NUM_THREADS={threads})", flush=True)
     tic = time.perf_counter()
     with open(folder / "catalogue.log", "a") as log:
-        returncode = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
-    done = {"experiment": name, "overrides": list(overrides), "returncode": returncode,
+        returncode = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    done = {"experiment": name, "overrides": list(overrides), "threads": threads, "returncode": returncode,
             "wall_time_s": round(time.perf_counter() - tic, 1), "finished_at": datetime.now().isoformat(timespec="seconds")}
     atomic_write_text(folder / DONE, json.dumps(done, indent=2) + "\n")
     status = "done" if returncode == 0 else f"FAILED (exit {returncode}; see {folder / 'catalogue.log'})"
     print(f"catalogue: {name}: {status} in {done['wall_time_s']:.0f} s", flush=True)
     return done
+
+
+def run_all(names: Sequence[str], out_dir: Path, overrides: Sequence[str], jobs: int | None = None) -> list[str]:
+    """Every experiment of ``names`` (:func:`run_experiment`), ``jobs`` at a time (default
+    :func:`default_jobs`), all at one thread count; says what it chose. Returns the failed ones."""
+    threads = experiment_threads(overrides)
+    jobs = default_jobs(threads) if jobs is None else jobs
+    note = "" if jobs * threads <= cores() else " (more than the cores: the experiments will wait for each other)"
+    print(f"catalogue: {len(names)} experiments, {jobs} at a time × {threads} thread(s) each on {cores()} "
+          f"cores{note}", flush=True)
+    tic = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        done = list(pool.map(lambda name: run_experiment(name, out_dir / name, overrides, threads), names))
+    print(f"catalogue: {len(names)} experiments in {time.perf_counter() - tic:.0f} s", flush=True)
+    return [name for name, d in zip(names, done) if d["returncode"] != 0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,6 +257,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "default reports/catalogue/<timestamp>")
     parser.add_argument("--only", default=None, help="comma-separated experiment names (default: all)")
     parser.add_argument("--index-only", action="store_true", help="only rebuild index.md/index.html")
+    parser.add_argument("--jobs", type=int, default=None, help="experiments run at once, each its own process "
+                        "(default: cores // the experiments' threads, so that jobs × threads ≤ cores)")
     return parser.parse_args(argv)
 
 
@@ -224,13 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     out_dir = args.dir or Path("reports", "catalogue", datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    failed = []
-    if not args.index_only:
-        tic = time.perf_counter()
-        for name in names:
-            if run_experiment(name, out_dir / name, args.overrides)["returncode"] != 0:
-                failed.append(name)
-        print(f"catalogue: {len(names)} experiments in {time.perf_counter() - tic:.0f} s", flush=True)
+    if args.jobs is not None and args.jobs < 1:
+        print("ablate.catalogue: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    failed = [] if args.index_only else run_all(names, out_dir, args.overrides, args.jobs)
     index = write_index(out_dir, names, args.overrides)
     print(f"catalogue written to {index}\n                     {index.with_name(INDEX_HTML)}")
     if failed:
