@@ -65,3 +65,77 @@ def test_seeds_bench_prints_the_vectorized_speed_up_last(capsys):
     assert float(lines[-1].rsplit(" ", 1)[1]) == pytest.approx(speedup, abs=0.005)
     assert any(re.match(r"^separate  : .* ms per member-step", line) for line in lines)
     assert any(re.match(r"^vectorized: .* ms per member-step", line) for line in lines)
+
+
+def test_busy_core_spins_for_the_block_and_always_stops():
+    from ablate.bench.common import busy_core
+
+    with busy_core(60) as proc:
+        assert proc.poll() is None                              # spinning while the block runs
+    assert proc.poll() is not None
+    with pytest.raises(ZeroDivisionError), busy_core(60) as proc:
+        1 / 0
+    assert proc.poll() is not None                              # stopped when the block fails too
+    with busy_core(0.2) as proc:
+        assert proc.wait(timeout=30) == 0                       # bounded in time on its own
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is here: the parts would run")
+def test_gpu_bench_reports_every_part_skipped_without_cuda(capsys):
+    from ablate.bench.gpu import PARTS
+
+    assert main(["--gpu"]) == 0                                 # no part failed
+    lines = capsys.readouterr().out.strip().splitlines()
+    skipped = [line for line in lines if "SKIPPED (" in line]
+    assert len(skipped) == len(PARTS) == 5
+    for line, (title, _, _) in zip(skipped, PARTS):
+        assert f": {title}: SKIPPED (no CUDA device" in line, line
+    assert lines[-1] == "gpu: 0 parts measured, 5 skipped, 0 failed"
+
+
+@pytest.mark.slow
+def test_gpu_bench_vectorized_part_measures_on_cpu(capsys, tmp_path):
+    """The GPU bench's first part run for real here on the CPU trainer (``--gpu-trainer cpu``): one row
+    for the seeds one by one and one per K, with member-steps per second."""
+    import argparse
+
+    from ablate.bench.gpu import vectorized_part
+
+    args = argparse.Namespace(seeds_model="mlp", gpu_separate=2, gpu_k=[2, 3], gpu_trainer="cpu", gpu_budget="smoke",
+                              gpu_timeout=300)
+    vectorized_part(args, tmp_path)
+    out = capsys.readouterr().out
+    assert re.search(r"^  2 one by one +\| [\d,]+ +\| 1\.00 +\| n/a", out, re.MULTILINE), out
+    for k in (2, 3):
+        assert re.search(rf"^  K={k} vectorized +\| [\d,]+ +\| \d+\.\d\d ", out, re.MULTILINE), out
+        assert len(list((tmp_path / f"vectorized-{k}").rglob("record.json"))) == k
+
+
+@pytest.mark.slow
+def test_load_bench_prints_idle_and_busy_side_by_side(capsys):
+    from ablate.bench.load import LOAD_LINE
+
+    ratio = main(["--load", "--load-args", "budget=smoke", "trainer.max_epochs=1", "budget.num_samples=300",
+                  "--load-threads", "1", "2"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    pattern = re.escape(LOAD_LINE).replace(r"\{:\.2f\}", r"(\d+\.\d\d)")
+    last = re.match(pattern, lines[-1])
+    assert last and float(last.group(1)) == pytest.approx(ratio, abs=0.005), lines[-1]
+    rows = {line.split("|")[0].strip(): [c.strip() for c in line.split("|")] for line in lines if "|" in line}
+    assert {"default", "threads=1", "threads=2"} <= set(rows)
+    assert rows["default"][1] == "1" and rows["threads=2"][1] == "2"     # the policy's one thread, recorded
+    for name in ("default", "threads=1", "threads=2"):
+        assert rows[name][-1] == "1 of 1"                          # a busy core does not change the numbers
+    assert sum(", loaded: " in line for line in lines) == 3
+
+
+@pytest.mark.slow
+def test_catalogue_bench_times_one_job_against_the_default_with_the_same_verdicts(capsys):
+    from ablate.bench.catalogue import CATALOGUE_LINE
+
+    speedup = main(["--catalogue", "--budget", "smoke", "--only", "linear_collapse"])
+    out = capsys.readouterr().out
+    assert re.search(r"^same verdicts: yes \(\d+ claims\); identical final metrics in (\d+) of \1 records", out,
+                     re.MULTILINE), out
+    assert re.search(r"--jobs 1 +\| 1 × 1 ", out) and re.search(r"default +\| 1 × 1 ", out), out   # one experiment
+    assert out.strip().splitlines()[-1] == CATALOGUE_LINE.format(speedup)

@@ -115,12 +115,12 @@ def run_all(names: Sequence[str], out_dir: Path, overrides: Sequence[str], jobs:
     """Every experiment of ``names`` (:func:`run_experiment`), ``jobs`` at a time (default
     :func:`default_jobs`), all at one thread count; says what it chose. Returns the failed ones."""
     threads = experiment_threads(overrides)
-    jobs = default_jobs(threads) if jobs is None else jobs
+    jobs = max(1, min(default_jobs(threads) if jobs is None else jobs, len(names)))
     note = "" if jobs * threads <= cores() else " (more than the cores: the experiments will wait for each other)"
     print(f"catalogue: {len(names)} experiments, {jobs} at a time × {threads} thread(s) each on {cores()} "
           f"cores{note}", flush=True)
     tic = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
         done = list(pool.map(lambda name: run_experiment(name, out_dir / name, overrides, threads), names))
     print(f"catalogue: {len(names)} experiments in {time.perf_counter() - tic:.0f} s", flush=True)
     return [name for name, d in zip(names, done) if d["returncode"] != 0]

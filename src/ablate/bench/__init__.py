@@ -7,6 +7,11 @@ One benchmark per run, picked by its flag (each module's docstring says how it m
 * ``--sweep`` (:mod:`ablate.bench.sweep`): also Hydra's basic launcher against ``hydra/launcher=joblib``.
 * ``--seeds K`` (:mod:`ablate.bench.seeds`): K seeds as K runs against one vectorized job. Last line
   ``vectorized speed-up for K seeds: X.XX``.
+* ``--load`` (:mod:`ablate.bench.load`): a smoke experiment idle and with one core busy, at the
+  default thread policy and at fixed thread counts, side by side.
+* ``--catalogue`` (:mod:`ablate.bench.catalogue`): the catalogue with ``--jobs 1`` against its default.
+* ``--gpu`` (:mod:`ablate.bench.gpu`): every GPU measurement in one run; each part the machine
+  cannot run is reported ``SKIPPED`` with its reason.
 """
 
 from ablate.bench.cli import main

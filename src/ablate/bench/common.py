@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 
 def compose(overrides: list[str], run_dir: Path):
@@ -66,3 +68,68 @@ def run_ablate(cfg, first_callback=None) -> dict:
 
 def ms_per_step(seconds: float, steps: int) -> str:
     return f"{seconds / max(steps, 1) * 1e3:.2f}"
+
+
+def python_m(module: str, args: Sequence[str], env: dict | None = None, timeout: float | None = None,
+             output: list[str] | None = None) -> float:
+    """Run ``python -m <module> *args``, output captured (its stdout appended to ``output`` when given);
+    its wall time in seconds. A failure raises RuntimeError with the end of its output."""
+    command = [sys.executable, "-m", module, *map(str, args)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    elapsed = time.perf_counter() - t0
+    if output is not None:
+        output.append(proc.stdout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return elapsed
+
+
+def policy_env(**extra: str) -> dict[str, str]:
+    """This process's environment without ``OMP_NUM_THREADS`` (so that a run's threads are its config's:
+    the policy under test), W&B offline, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    return {**env, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **extra}
+
+
+def records_under(folder: Path) -> dict[str, dict]:
+    """Every run record below ``folder``, by its path relative to ``folder``."""
+    from ablate.results import iter_records
+
+    return {str(path.relative_to(folder)): record for path, record in iter_records(folder)}
+
+
+def same_numbers(a: dict[str, dict], b: dict[str, dict]) -> tuple[int, int]:
+    """How many of the runs of two sets of records (:func:`records_under`) have identical final metrics,
+    of how many there are in either."""
+    names = set(a) | set(b)
+    return sum(name in a and name in b and a[name]["metrics"] == b[name]["metrics"] for name in names), len(names)
+
+
+BUSY_LOOP = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@contextlib.contextmanager
+def busy_core(seconds: float) -> Iterator[subprocess.Popen]:
+    """One core kept busy by a spinning Python process for the block (a shared machine's other user);
+    the process is stopped when the block ends, however it ends, and stops itself after ``seconds``."""
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(seconds=float(seconds))])
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A plain-text table, columns aligned, flushed."""
+    cells = [list(map(str, header)), *[list(map(str, row)) for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        print("  " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), flush=True)
+        if n == 0:
+            print("  " + "-+-".join("-" * width for width in widths), flush=True)

@@ -5,9 +5,9 @@ enough that process start-up does not dominate) runs as ``python -m ablate -m ..
 Hydra's basic launcher (jobs one after another in one process) and with ``hydra/launcher=joblib``
 (loky worker processes, ``n_jobs=-1``: one per core; loky caps each worker's OpenMP threads at
 cores // workers, so 2 workers × 1 thread on 2 cores: the bench prints what a worker sees). The basic
-launcher runs twice: with ``OMP_NUM_THREADS=1`` (the headline speed-up, parallelism alone) and with
-torch's default threads (what a bare ``python -m ablate -m`` does; ``--sweep-skip-default-threads``
-leaves it out: on a busy 2-core machine it can take many times longer). Reported: wall times and
+launcher runs twice: with ``threads=1`` (the default thread policy: the headline speed-up, parallelism
+alone) and with torch's default threads (``threads=null``; ``--sweep-skip-default-threads`` leaves it
+out: on a busy 2-core machine it can take many times longer). Reported: wall times and
 speed-ups (medians over ``--sweep-repeats``, order alternating).
 """
 
@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+
+from ablate.bench.common import python_m
 
 DEFAULT_THREADS = torch.get_num_threads()   # what a fresh `python -m ablate` process uses
 # 8 jobs of ~12-17 s each on a 2-core CPU, all alike, so that the workers' shares of the grid are even.
@@ -29,20 +28,11 @@ DEFAULT_THREADS = torch.get_num_threads()   # what a fresh `python -m ablate` pr
 SWEEP_GRID = ("seed=0,1,2,3,4,5,6,7", "budget=smoke", "budget.num_samples=5000", "trainer.max_epochs=100")
 
 
-def _sweep_once(launcher: str | None, grid: list[str], out: Path, threads: int | None = None) -> float:
-    cmd = [sys.executable, "-m", "ablate", "-m", *grid, "report=false", "budget.progress_bar=false",
-           f"hydra.sweep.dir={out}"]
+def _sweep_once(launcher: str | None, grid: list[str], out: Path, threads: str) -> float:
+    args = ["-m", *grid, "report=false", "budget.progress_bar=false", f"hydra.sweep.dir={out}", f"threads={threads}"]
     if launcher:
-        cmd.append(f"hydra/launcher={launcher}")
-    env = dict(os.environ)
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)    # torch reads it at start-up
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    elapsed = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"sweep failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
-    return elapsed
+        args.append(f"hydra/launcher={launcher}")
+    return python_m("ablate", args)
 
 
 def _worker_threads() -> str:
@@ -66,9 +56,9 @@ def sweep_bench(args) -> None:
     grid = args.sweep_grid or list(SWEEP_GRID)
     root = Path(tempfile.mkdtemp(prefix="ablate-sweep-"))
     print(f"sweep: python -m ablate -m {' '.join(grid)}\n  basic: Hydra's default launcher, jobs one after "
-          f"another in one process, with torch's default {DEFAULT_THREADS} intra-op threads and with 1 "
-          f"(OMP_NUM_THREADS=1)\n  joblib: hydra/launcher=joblib, {_worker_threads()}", flush=True)
-    variants = {"basic": (None, None), "basic-1-thread": (None, 1), "joblib": ("joblib", None)}
+          f"another in one process, with torch's default {DEFAULT_THREADS} intra-op threads (threads=null) "
+          f"and with 1 (threads=1)\n  joblib: hydra/launcher=joblib, {_worker_threads()}", flush=True)
+    variants = {"basic": (None, "null"), "basic-1-thread": (None, "1"), "joblib": ("joblib", "1")}
     if args.sweep_skip_default_threads:
         del variants["basic"]
     times: dict[str, list[float]] = {name: [] for name in variants}
