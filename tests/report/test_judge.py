@@ -118,6 +118,34 @@ def test_holm_can_withdraw_a_contradiction_and_prints_raw_and_adjusted_p():
         assert "after Holm's correction over 2 checks" in c.reason
 
 
+def test_holm_can_withdraw_a_no_effect_like_a_contradiction():
+    """"No effect within ±δ" is a way to fail, so it passes Holm's correction too: two checks whose
+    intervals each lie inside (−δ, δ) with 0.02 < p inside < 0.045 show no effect alone, and
+    neither does together (and so neither makes the claim not supported)."""
+    base = [0.5 + n for n in NOISE]
+    treat = [0.5 + n for n in NOISE[::-1]]
+    margin = next(m for m in np.linspace(0.005, 0.05, 2000)
+                  if 0.02 < stats.compare(treat, base, "min").p_inside(m) < 0.045)
+    check = dict(toy_claim()["checks"][0], margin=float(margin))
+    claim = {"name": "two", "statement": "s", "checks": [dict(check, name="one"),
+                                                         dict(check, name="two", metric="val/loss")]}
+    records = []
+    for seed in range(5):
+        for arm, values in ((True, treat), (False, base)):
+            records.append(make_record(f"{arm}{seed}", {"model.a": arm}, seed,
+                                       {"train/loss": values[seed], "val/loss": values[seed]}, claim=claim))
+    alone = judge_claim(records, dict(claim, checks=claim["checks"][:1]))
+    assert alone.checks[0].verdict == stats.NO_EFFECT and alone.verdict == stats.NOT_SUPPORTED
+    both = judge_claim(records, claim)
+    raw = [c.p_fail for c in both.checks]
+    assert raw == pytest.approx([c.p_inside for c in both.checks]) and all(p < 0.05 for p in raw)
+    assert [c.p_holm for c in both.checks] == pytest.approx(list(multipletests(raw, method="holm")[1]))
+    assert both.verdict == stats.INCONCLUSIVE
+    for c in both.checks:
+        assert c.verdict == stats.INCONCLUSIVE and c.p_holm >= 0.05
+        assert "the interval lies inside (−δ, δ)" in c.reason and "after Holm's correction over 2 checks" in c.reason
+
+
 SEQ = {"seeds": 2, "max_seeds": 3}
 
 

@@ -10,9 +10,10 @@ is the one of the first look that decided it.
 * A look decides when its interval does (:func:`ablate.report.stats.decide`) and every run it
   reads has a record (a look with runs missing is shown, but decides nothing).
 * Multiplicity: a clause (and the claim) is supported only when every check of it is
-  (intersection-union: no correction needed). The p-values behind "contradicted" are Holm-corrected
-  over the claim's checks, after multiplying each by its number of looks: a check is not supported
-  only when that adjusted p < alpha (and its interval says so).
+  (intersection-union: no correction needed). Every way a check can fail goes through one Holm
+  correction over the claim's checks, after multiplying each p by its number of looks: a check is
+  "not supported" (contradicted) or shows "no effect within ±δ" only when that adjusted p < alpha
+  (and its interval says so); otherwise it stays inconclusive and its next look may tell.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from ablate.report.judge.sequential import METHOD, SeedPlan, fresh_seeds, look_a
 from ablate.report.records.values import record_cell
 from ablate.report.spec.claim import CheckSpec, ClaimSpec, parse_claim
 
-# how a contradiction reads before Holm's correction has its say, by check kind
+# how a failure reads before Holm's correction has its say, by check kind
 CONTRADICTS = {"events": "Fisher's test contradicts the claim"}
 INTERVAL_CONTRADICTS = "the interval excludes the claim"
+INSIDE_MARGIN = "the interval lies inside (−δ, δ)"
 
 
 def budget_text(records: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]] | None = None) -> str:
@@ -62,8 +64,8 @@ class _Replay:
     note: str | None = None
 
     def p_family(self) -> float:
-        """Its p against, times its planned looks (Bonferroni over looks), for Holm over checks."""
-        p = self.result.p_against if self.result is not None else float("nan")
+        """Its p of failing (against, or no effect), times its planned looks, for Holm over checks."""
+        p = self.result.p_fail if self.result is not None else float("nan")
         return min(1.0, p * len(self.looks)) if math.isfinite(p) else 1.0
 
 
@@ -86,7 +88,7 @@ def _look(state: _Replay, k: int, present: set) -> bool:
         notes = current.notes
         if current.verdict != stats.INCONCLUSIVE:
             notes += (f"look {k} lacks {len(missing)} run(s): it decides nothing yet (it said {_verdict_label(current)})",)
-        current = replace(current, verdict=stats.INCONCLUSIVE, contradicts=False, notes=notes,
+        current = replace(current, verdict=stats.INCONCLUSIVE, contradicts=False, no_effect=False, notes=notes,
                           reason=f"look {k} is incomplete: {len(missing)} of its runs have no record yet")
         state.done = True
     state.result = replace(current, need=missing)
@@ -99,9 +101,9 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
            alpha: float = stats.ALPHA) -> list[CheckResult]:
     """Judge the checks round by round, as the sweep ran them: in round r every open check takes
     its next look (a check with fresh judging seeds takes its first in round 1, since its seeds are
-    chosen from round 0). After each round, a check is decided when its interval supports the claim
-    or shows no effect, or contradicts it with a Holm-adjusted p < alpha over the claim's checks
-    (each p times its number of looks). A check whose look lacks runs waits (``need``)."""
+    chosen from round 0). After each round, a check is decided when its interval supports the claim,
+    or when it contradicts the claim or shows no effect with a Holm-adjusted p < alpha over the
+    claim's checks (each p times its number of looks). A check whose look lacks runs waits (``need``)."""
     present = {(record_cell(r), r.get("seed")) for r in records}
     states = []
     for spec in specs:
@@ -127,9 +129,9 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
                 continue
             result = state.result
             verdict = result.verdict
-            if result.contradicts and adj < alpha:
-                verdict, state.done = stats.NOT_SUPPORTED, True
-            elif result.contradicts:  # contradicted by its interval, not after Holm: the next look may tell
+            if result.fails and adj < alpha:
+                verdict, state.done = (stats.NOT_SUPPORTED if result.contradicts else stats.NO_EFFECT), True
+            elif result.fails:  # failing by its interval, not after Holm: the next look may tell
                 verdict = stats.INCONCLUSIVE
             elif verdict != stats.INCONCLUSIVE:
                 state.done = True
@@ -143,10 +145,10 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
         result = state.result
         changes: dict[str, Any] = dict(fresh=state.fresh, history=tuple(state.history), looks_planned=len(state.looks),
                                        alpha_total=alpha, notes=result.notes + ((state.note,) if state.note else ()))
-        if result.verdict != stats.NOT_SUPPORTED:
+        if result.verdict not in (stats.NOT_SUPPORTED, stats.NO_EFFECT):
             changes["p_holm"] = adj
-        if result.contradicts and result.verdict == stats.INCONCLUSIVE:
-            what = CONTRADICTS.get(result.spec.kind, INTERVAL_CONTRADICTS)
+        if result.fails and result.verdict == stats.INCONCLUSIVE:
+            what = INSIDE_MARGIN if result.no_effect else CONTRADICTS.get(result.spec.kind, INTERVAL_CONTRADICTS)
             changes["reason"] = (f"{result.reason}; {what} at α={result.alpha:.3g}, but after Holm's correction over "
                                  f"{len(states)} checks p={stats.fmt(adj, 2)} ≥ {alpha:g}")
         out.append(replace(result, **changes))

@@ -45,5 +45,6 @@ def judge_look(scope: Scope, spec: CheckSpec, look: Look, alpha: float) -> tuple
         seeds_chose=look.select if spec.tune else None, seeds_judged=look.judge,
         notes=tuple(work.notes), counts=work.counts, run_ids=work.run_ids, tuned=work.tuned,
         spread_grid=list(work.spread_grid), side_grids=work.side_grids,
-        contradicts=numbers.get("verdict") == stats.NOT_SUPPORTED, **numbers)
+        contradicts=numbers.get("verdict") == stats.NOT_SUPPORTED, no_effect=numbers.get("verdict") == stats.NO_EFFECT,
+        **numbers)
     return result, required

@@ -13,7 +13,7 @@ from typing import Any
 
 from ablate.report.judge import stats
 from ablate.report.judge.sequential import SeedPlan
-from ablate.report.spec.claim import CheckSpec, Clause
+from ablate.report.spec.claim import SUPERIORITY, CheckSpec, Clause
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ class CheckResult:
     p_support: float = math.nan
     p_against: float = math.nan
     p_inside: float = math.nan
-    p_holm: float = math.nan          # Holm-adjusted over the claim's checks of min(1, looks × p_against)
+    p_holm: float = math.nan          # Holm-adjusted over the claim's checks of min(1, looks × p_fail)
     contradicts: bool = False         # this look's test contradicts the claim; Holm over the checks decides
+    no_effect: bool = False           # this look's interval lies inside (−δ, δ); Holm over the checks decides
     alpha: float = stats.ALPHA        # per look
     alpha_total: float = stats.ALPHA
     looks_planned: int = 1
@@ -51,6 +52,21 @@ class CheckResult:
     @property
     def decided(self) -> bool:
         return self.verdict != stats.INCONCLUSIVE
+
+    @property
+    def fails(self) -> bool:
+        """This look says the check fails (contradicted, or no effect within ±δ) before Holm's say."""
+        return self.contradicts or self.no_effect
+
+    @property
+    def p_fail(self) -> float:
+        """The p of the way the check can fail: ``p_against``, or for a superiority check with a
+        margin the smaller of it and ``p_inside`` ("no effect within ±δ"). Below alpha exactly when
+        this look's interval shows one of them."""
+        p = self.p_against
+        if self.spec.test == SUPERIORITY and self.spec.margin is not None and math.isfinite(self.p_inside):
+            p = min(p, self.p_inside) if math.isfinite(p) else self.p_inside
+        return p
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ def reading_guide() -> list:
          f"outside (−δ, δ)) **and** Holm's correction over the claim's checks keeps it: the Holm-adjusted "
          f"**p against** (each raw p times its number of looks) is < {a:g}. The measurement contradicts the claim."],
         [badge("no effect within ±δ"), ": superiority checks with a margin only: the interval lies inside "
-         "(−δ, δ), so any effect is smaller than δ. A finding in its own right, and it counts as not "
-         "supported for the claim."],
+         "(−δ, δ), so any effect is smaller than δ, **and** the same Holm correction keeps it (its p is "
+         "twice the TOST p). A finding in its own right, and it counts as not supported for the claim."],
         [badge(stats.INCONCLUSIVE), ": none of these at this budget (or a side has fewer than 2 ok seeds, or "
          "the check could not be evaluated; the reason is given). A null here reads \"not shown at "
          "budget=…\", with the smallest effect the seeds could have detected: it is not evidence against "
