@@ -118,3 +118,32 @@ def test_the_catalogue_runs_experiments_at_once_at_one_thread_count_and_resumes(
     assert catalogue.run_all(names, tmp_path / "b", ["budget=smoke"], jobs=3) == []
     assert seen == [] and capsys.readouterr().out.count("finished before") == 4     # resumed: nothing ran
     assert catalogue.main(["--jobs", "0", "--dir", str(tmp_path / "c")]) == 2
+
+
+def test_the_index_reads_verdict_json_and_is_built_without_report_md(tmp_path, monkeypatch):
+    """The catalogue takes each experiment's verdicts and headline figure from its report's
+    verdict.json: with report.md deleted and the judge unavailable, the page is still built, the same."""
+    folder = write_sweep(tmp_path / "residual_depth", residual_sweep_records())
+    build_report(folder)
+    before = write_index(tmp_path, ["residual_depth"], ["budget=smoke"]).read_text()
+    (folder / "report.md").unlink()
+
+    def no_judging(*args, **kwargs):
+        raise AssertionError("the catalogue judged again instead of reading verdict.json")
+
+    monkeypatch.setattr("ablate.report.judge.claim.judge_claim", no_judging)
+    monkeypatch.setattr("ablate.report.judge.sweep.judge_claim", no_judging)
+    after = write_index(tmp_path, ["residual_depth"], ["budget=smoke"]).read_text()
+    strip = lambda text: re.sub(r"built: \S+", "", text)  # noqa: E731 - the page's build time
+    assert strip(after) == strip(before)
+    verdicts = json.loads((folder / "verdict.json").read_text())
+    row = next(line for line in after.splitlines() if line.startswith("| `residual_depth`"))
+    assert f"**{verdicts['verdict']}**" in row and verdicts["headline_figure"] in row
+
+
+def test_a_sweep_without_verdict_json_gets_its_report_built_first(tmp_path):
+    folder = write_sweep(tmp_path / "residual_depth", residual_sweep_records())
+    assert not (folder / "verdict.json").exists()
+    text = write_index(tmp_path, ["residual_depth"], []).read_text()
+    assert (folder / "verdict.json").is_file() and (folder / "report.md").is_file()
+    assert "**supported**" in next(line for line in text.splitlines() if line.startswith("| `residual_depth`"))
