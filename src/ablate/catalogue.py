@@ -64,13 +64,14 @@ def cores() -> int:
 
 
 def experiment_threads(overrides: Sequence[str]) -> int:
-    """The torch threads every experiment runs at: ``threads=N`` among ``overrides``, else
-    conf/config.yaml's ``threads`` (``null``: torch's own default, every core)."""
+    """The torch threads every experiment runs at: ``threads=N`` among ``overrides`` (a sweep over
+    several: the largest), else conf/config.yaml's ``threads`` (``null``: torch's own default, every core)."""
     from omegaconf import OmegaConf
 
     given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == "threads"]
     value = given[-1] if given else OmegaConf.load(files("ablate.conf") / "config.yaml").get("threads")
-    return cores() if value in (None, "null", "None") else int(value)
+    counts = [int(n) for n in str(value).replace(" ", "").split(",") if n.isdigit()] if value is not None else []
+    return max(counts) if counts and max(counts) > 0 else cores()   # 0 is null to ablate.run
 
 
 def default_jobs(threads: int) -> int:
