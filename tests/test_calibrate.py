@@ -12,8 +12,7 @@ from ablate.results import validate_record
 SIMS = 300  # per scenario here; the command's default is larger
 BY_NAME = {s.name: s for s in calibrate.SCENARIOS}
 # scenarios the engine does not calibrate yet (issue 22): each entry leaves as its fix lands
-KNOWN_OFF = {"same seeds choose",
-             "detectable effect, 3 vs 3", "detectable effect, 5 vs 5"}
+KNOWN_OFF = {"same seeds choose"}
 
 
 def _param(fragment: str):

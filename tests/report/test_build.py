@@ -60,8 +60,9 @@ def test_checks_table_shows_kind_margin_raw_and_adjusted_p_and_power(tmp_path):
         assert column in header, header
     row = next(line for line in text.splitlines() if line.startswith("| 1 | a not worse"))
     assert "non-inferiority, δ=0.0500" in row and "**supported**" in row and "≥ " in row
-    assert "look 1/1 (α=0.05)" in row
-    assert "power: smallest |Δ| these seeds detect with 80% power at α=0.05" in text
+    assert "look 1/1 (α=0.05, one-sided 0.025)" in row
+    assert "power: smallest |Δ| past the threshold these seeds find with 80% power (one-sided at α/2=0.025, Welch df=" in text
+    assert "it rests on the sd estimated from these seeds, taken at its 60% upper confidence bound" in text
 
 
 def test_failed_and_diverged_runs_are_counted_and_listed(built):

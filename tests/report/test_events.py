@@ -50,8 +50,9 @@ def test_pooled_sides_count_events_and_fisher_decides_one_sided():
     assert check.spec.kind == "events" and check.spec.treatment == (0.3, 1, 3)
     assert check.estimate.k == {"treatment": 7, "baseline": 0} and check.estimate.n == {"treatment": 12, "baseline": 12}
     table = [[7, 5], [0, 12]]
-    assert check.p_support == pytest.approx(st.fisher_exact(table, alternative="greater").pvalue)
-    assert check.p_against == pytest.approx(st.fisher_exact(table, alternative="less").pvalue)
+    # p for / against: twice Fisher's one-sided p (capped at 1), so that below α decides as for intervals
+    assert check.p_support == pytest.approx(2 * st.fisher_exact(table, alternative="greater").pvalue)
+    assert check.p_against == pytest.approx(min(1.0, 2 * st.fisher_exact(table, alternative="less").pvalue))
     assert check.verdict == stats.SUPPORTED and check.p_support < 0.05
     assert text_of(check).treatment_label == "optimizer.lr ∈ {0.3, 1, 3}"
     line = text_of(check).line()
@@ -67,7 +68,7 @@ def test_goal_min_and_the_opposite_direction():
     fewer = dict(CHECK, goal="min")  # "the large rates fail less often": contradicted
     result = judge_check(lr_records(OUTCOMES, claim_=claim(fewer)), fewer)
     assert result.verdict == stats.NOT_SUPPORTED and result.p_holm < 0.05
-    assert result.p_support == pytest.approx(st.fisher_exact([[7, 5], [0, 12]], alternative="less").pvalue)
+    assert result.p_support == pytest.approx(min(1.0, 2 * st.fisher_exact([[7, 5], [0, 12]], alternative="less").pvalue))
     assert "the treatment has the event more often" in result.reason
     swapped = dict(CHECK, treatment=SMALL, baseline=LARGE, goal="min")  # the same claim, the sides swapped
     assert judge_check(lr_records(OUTCOMES, claim_=claim(swapped)), swapped).verdict == stats.SUPPORTED
@@ -104,9 +105,9 @@ def test_few_runs_cannot_decide_and_the_power_line_says_so():
     spec = dict(CHECK, treatment=1.0, baseline=0.01)
     result = judge_check(lr_records(outcomes, claim_=claim(spec)), spec)
     assert result.estimate.min_p == pytest.approx(1 / math.comb(4, 2))
-    assert result.verdict == stats.INCONCLUSIVE and result.p_support == pytest.approx(1 / 6)
-    assert "not below α=0.05: this check cannot decide with these runs" in text_of(result).power_text()
-    assert "2 vs 2 runs cannot reach p < 0.05 at all" in text_of(result).reason
+    assert result.verdict == stats.INCONCLUSIVE and result.p_support == pytest.approx(2 / 6)
+    assert "not below α/2=0.025: this check cannot decide with these runs" in text_of(result).power_text()
+    assert "2 vs 2 runs cannot reach a one-sided p < 0.025 at all" in text_of(result).reason
     assert math.isnan(result.detectable)
 
 

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from scipy import stats as st
 from statsmodels.stats.multitest import multipletests
 
 from ablate.report import build_report
-from ablate.report.judge import interaction
+from ablate.report.judge import interaction, power
 from ablate.report.judge import stats
 from ablate.report.judge.claim import judge_check, judge_claim
 from ablate.report.present.text import text_of
@@ -49,24 +50,30 @@ def _cell_values(records, metric="val/acc"):
     return out
 
 
-def test_estimate_is_the_ols_interaction_coefficient_with_hc3_errors():
+def test_estimate_is_the_ols_interaction_coefficient_with_welch_se_and_satterthwaite_df():
     rng = np.random.default_rng(1)
     values = {"tA": rng.normal(1.0, 0.1, 4), "bA": rng.normal(0.5, 0.3, 6),
               "tB": rng.normal(0.9, 0.05, 3), "bB": rng.normal(0.8, 0.2, 5)}
     e = interaction.estimate(values, "max", 0.05)
     means = {k: np.mean(v) for k, v in values.items()}
     assert e.diff == pytest.approx((means["tA"] - means["bA"]) - (means["tB"] - means["bB"]))
-    # HC3 on this saturated design: the variance of each cell mean is s² / (n − 1)
-    assert e.se == pytest.approx(math.sqrt(sum(np.var(v, ddof=1) / (len(v) - 1) for v in values.values())))
+    # Welch's se: the variance of each cell mean is s² / n (HC3 on this design would be s² / (n − 1))
+    parts = [np.var(v, ddof=1) / len(v) for v in values.values()]
+    assert e.se == pytest.approx(math.sqrt(sum(parts)))
     frame = pd.DataFrame([{"y": y, "f": int(k[0] == "t"), "g": int(k[1] == "A")} for k, v in values.items() for y in v])
     ref = smf.ols("y ~ f * g", frame).fit(cov_type="HC3", use_t=True)
-    assert e.diff == pytest.approx(ref.params["f:g"]) and e.se == pytest.approx(ref.bse["f:g"])
-    assert (e.diff_low, e.diff_high) == pytest.approx(tuple(ref.conf_int(0.05).loc["f:g"]))
-    assert e.p == pytest.approx(ref.pvalues["f:g"]) and e.df == 18 - 4
+    assert e.diff == pytest.approx(ref.params["f:g"])  # the OLS interaction coefficient
+    assert ref.bse["f:g"] == pytest.approx(math.sqrt(sum(np.var(v, ddof=1) / (len(v) - 1) for v in values.values())))
+    # Satterthwaite's degrees of freedom, not N − 4
+    df = sum(parts) ** 2 / sum(p ** 2 / (len(v) - 1) for p, v in zip(parts, values.values()))
+    assert e.df == pytest.approx(df) and e.df < 18 - 4
+    half = st.t.ppf(0.975, df) * e.se
+    assert (e.diff_low, e.diff_high) == pytest.approx((e.diff - half, e.diff + half))
+    assert e.p == pytest.approx(2 * st.t.sf(abs(e.diff / e.se), df))
     # goal min: Δ is the negative difference, the interval mirrored
     down = interaction.estimate(values, "min", 0.05)
     assert down.diff == pytest.approx(-e.diff) and (down.diff_low, down.diff_high) == pytest.approx((-e.diff_high, -e.diff_low))
-    assert down.p_at(0.1) == pytest.approx(ref.t_test("f:g = -0.1").pvalue)
+    assert down.p_at(0.1) == pytest.approx(2 * st.t.sf(abs((down.diff - 0.1) / e.se), df))
 
 
 @pytest.mark.parametrize("margin", [0.05, 0.2, 0.5, 1.0])
@@ -88,7 +95,7 @@ def test_the_larger_drop_under_batch_norm_is_supported_and_printed():
     line = text_of(check).line()
     assert line.startswith("supported — under norm=batch the effect of data.batch_size=32 vs data.batch_size=2 is 0.300")
     assert "Δ (effect under norm=batch − effect under norm=layer) 0.270, 95% CI [" in line
-    assert "OLS interaction term, HC3 se=" in line and "df=16" in line
+    assert "Welch se=" in line and "Satterthwaite df=" in line
     assert "claimed larger under norm=batch than under norm=layer" in text_of(check).setup()
     assert set(check.run_ids) == {"data.batch_size=32, norm=batch", "data.batch_size=2, norm=batch",
                                   "data.batch_size=32, norm=layer", "data.batch_size=2, norm=layer"}
@@ -167,17 +174,12 @@ def test_diverged_runs_are_left_out_or_scored_as_chance():
     assert chance.estimate.cells["bA"].mean == pytest.approx((0.1 + sum(0.6 + 2 * n for n in NOISE[1:])) / 5)
 
 
-def test_power_is_the_noncentral_t_at_the_hc3_error():
-    se, df = 0.02, 16
-    d = interaction.detectable(se, df, 0.05)
-    assert interaction.power(d, se, df, 0.05) == pytest.approx(0.8, abs=1e-6)
-    variances = [0.01, 0.02, 0.015, 0.01]
-    n = interaction.seeds_needed(0.1, variances, 0.05)
-    at = lambda k: interaction.power(0.1, math.sqrt(sum(variances) / (k - 1)), 4 * k - 4, 0.05)  # noqa: E731
-    assert at(n) >= 0.8 > at(n - 1)
+def test_power_is_welch_power_over_the_four_cells():
     check = judge_check(cell_records(), CHECK)
-    assert check.detectable == pytest.approx(interaction.detectable(check.estimate.se, 16, 0.05))
-    assert "noncentral t at the HC3 standard error" in text_of(check).power_text()
+    e = check.estimate
+    variances = [e.cells[c].std ** 2 for c in interaction.CELLS]
+    assert check.detectable == pytest.approx(power.detectable(variances, [5] * 4, 0.05))
+    assert "Satterthwaite df=" in text_of(check).power_text()
 
 
 def test_the_report_prints_the_interaction(tmp_path):
@@ -187,6 +189,6 @@ def test_the_report_prints_the_interaction(tmp_path):
     assert "`under norm=batch`: effect 0.300" in row and "`under norm=layer`: effect 0.0300" in row
     assert "5, 5, 5, 5 per cell, look 1/1" in row
     assert "**supported** — under norm=batch the effect of data.batch_size=32 vs data.batch_size=2" in text
-    assert "power: smallest |Δ| these seeds detect with 80% power at α=0.05" in text
+    assert "power: smallest |Δ| past the threshold these seeds find with 80% power (one-sided at α/2=0.025" in text
     assert "look 1: n=5, 5, 5, 5 per cell, α=0.05, Δ [" in text
     assert "With `interaction`, Δ is a difference in differences" in text

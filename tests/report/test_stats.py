@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from scipy import stats as st
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import TTestIndPower
 from statsmodels.stats.weightstats import CompareMeans
 
 from ablate.report.judge import stats
@@ -142,23 +141,6 @@ def test_holm_is_statsmodels_holm():
     assert stats.holm(p) == pytest.approx(list(multipletests(p, method="holm")[1]))
     assert stats.holm([0.01, float("nan")]) == pytest.approx(list(multipletests([0.01, 1.0], method="holm")[1]))
     assert stats.holm([]) == []
-
-
-def test_detectable_effect_is_statsmodels_power_times_pooled_sd():
-    d = TTestIndPower().solve_power(effect_size=None, nobs1=3, ratio=5 / 3, alpha=0.025, power=0.8)
-    assert stats.detectable_effect(3, 5, 0.2, alpha=0.025) == pytest.approx(d * 0.2)
-    assert stats.detectable_effect(3, 3, 0.1) == pytest.approx(3.0708923 * 0.1, rel=1e-4)
-    assert math.isnan(stats.detectable_effect(1, 3, 0.1))
-    # At that effect the test has 80% power
-    assert TTestIndPower().power(effect_size=stats.detectable_effect(4, 4, 1.0), nobs1=4, ratio=1.0,
-                                 alpha=0.05) == pytest.approx(0.8, abs=1e-3)
-
-
-def test_seeds_needed_rounds_statsmodels_up():
-    n = TTestIndPower().solve_power(effect_size=0.5, nobs1=None, ratio=1.0, alpha=0.05, power=0.8)
-    assert stats.seeds_needed(0.05, 0.1) == math.ceil(n) == 64
-    assert stats.seeds_needed(10.0, 0.1) == 2      # any two seeds detect it
-    assert stats.seeds_needed(0.0, 0.1) is None and stats.seeds_needed(0.1, float("nan")) is None
 
 
 def test_combine_is_intersection_union():

@@ -11,11 +11,12 @@ value or as chance and then compared with x), or both (either one). Failed runs,
 without the metric, are left out; every one is counted per side.
 
 The counts k_t of n_t vs k_b of n_b go into Fisher's exact test on the 2×2 table
-(``scipy.stats.fisher_exact``), one-sided: **p for** is the p of "the treatment has the event more
-often" (goal max; "less often" for goal min), **p against** the p of the opposite direction. At a
-look judged at α: supported when p for < α; not supported when p against < α and Holm's
-correction over the claim's checks keeps it (:mod:`ablate.report.judge`); else inconclusive.
-Each direction is a one-sided test at α, where the interval checks decide each direction at α/2.
+(``scipy.stats.fisher_exact``), one-sided in each direction at α/2, the rate every interval check
+decides each direction at (its bound of a two-sided (1 − α) interval). **p for** is twice the
+one-sided p of "the treatment has the event more often" (goal max; "less often" for goal min),
+**p against** twice that of the opposite direction, so that, as for every other check, a p below α
+decides. At a look judged at α: supported when p for < α; not supported when p against < α and
+Holm's correction over the claim's checks keeps it (:mod:`ablate.report.judge`); else inconclusive.
 
 Power: there is no interval and no effect size to power; the report gives instead the smallest
 one-sided p the run counts could reach at all (every run of one side with the event, none of the
@@ -134,20 +135,21 @@ def judge(scope: Scope, spec: CheckSpec, look: Look, alpha: float, work: Work) -
         if not n[side]:
             out["reason"] = missing_level_reason(scope, spec.factor, level).replace("no ok run", "no run to count", 1)
             return out, required
-    p_support, p_against = (e.p_less, e.p_greater) if spec.goal == "min" else (e.p_greater, e.p_less)
-    out.update(p_support=p_support, p_against=p_against)
+    one_for, one_against = (e.p_less, e.p_greater) if spec.goal == "min" else (e.p_greater, e.p_less)
+    out.update(p_support=min(1.0, 2 * one_for), p_against=min(1.0, 2 * one_against))
     direction = "less often" if spec.goal == "min" else "more often"
     opposite = "more often" if spec.goal == "min" else "less often"
-    if p_support < alpha:
-        out.update(verdict=stats.SUPPORTED, reason=f"one-sided Fisher p={stats.fmt(p_support, 2)} < α={alpha:.3g}: "
+    half = f"α/2={alpha / 2:.3g}"
+    if one_for < alpha / 2:
+        out.update(verdict=stats.SUPPORTED, reason=f"one-sided Fisher p={stats.fmt(one_for, 2)} < {half}: "
                                                    f"the treatment has the event {direction}")
-    elif p_against < alpha:
+    elif one_against < alpha / 2:
         out.update(verdict=stats.NOT_SUPPORTED,  # stands only if Holm agrees (judge/claim.py)
-                   reason=f"one-sided Fisher p={stats.fmt(p_against, 2)} < α={alpha:.3g} the other way: the "
+                   reason=f"one-sided Fisher p={stats.fmt(one_against, 2)} < {half} the other way: the "
                           f"treatment has the event {opposite}")
     elif not any(k.values()):
         out["reason"] = "no run on either side had the event"
     else:
-        out["reason"] = (f"one-sided Fisher p={stats.fmt(p_support, 2)} ≥ α={alpha:.3g} (opposite direction "
-                         f"p={stats.fmt(p_against, 2)})")
+        out["reason"] = (f"one-sided Fisher p={stats.fmt(one_for, 2)} ≥ {half} (opposite direction "
+                         f"p={stats.fmt(one_against, 2)})")
     return out, required

@@ -3,37 +3,33 @@ than under another (a difference in differences)?
 
 The four cells are the check's factor at ``treatment`` (t) or ``baseline`` (b), crossed with the
 second factor at ``interaction.treatment`` (A) or ``interaction.baseline`` (B). Every ok seed of a
-cell is one row ``y``; the OLS fit of ``y ~ 1 + x_f + x_g + x_f·x_g`` (``x_f`` = 1 at t, ``x_g`` = 1
-at A) is saturated, so the coefficient of ``x_f·x_g`` is exactly the difference in differences of
-the cell means::
+cell is one value; the estimate is the difference in differences of the cell means (the
+interaction coefficient of the saturated OLS fit ``y ~ 1 + x_f + x_g + x_f·x_g``)::
 
     DiD = (mean[t, A] − mean[b, A]) − (mean[t, B] − mean[b, B])
 
-Its standard error is HC3 (heteroskedasticity-consistent: each cell may vary differently, as Welch
-allows for two sides), which for this design is ``sqrt(Σ_cells s²/(n − 1))``; the interval and the
-p-values use the t distribution with N − 4 degrees of freedom (statsmodels
-``OLS(y, X).fit(cov_type="HC3", use_t=True)``). Δ is DiD for ``goal: max`` (the effect is claimed
-larger under A) and −DiD for ``goal: min``, and it is decided like any other interval
-(:func:`ablate.report.stats.decide_interval`: superiority, non-inferiority, equivalence, no effect
-within ±δ). Every cell needs at least 2 ok seeds.
+Its standard error is Welch's, ``sqrt(Σ_cells s²/n)`` (each cell may vary differently, as Welch
+allows for two sides; the fit's HC3 error would be ``sqrt(Σ s²/(n − 1))``), and the interval and p-values
+use the t distribution with Satterthwaite's degrees of freedom ``se⁴ / Σ (s²/n)² / (n − 1)``: with
+one cell much noisier than the others, that cell's few seeds set the degrees of freedom, not N − 4
+(:mod:`ablate.report.judge.power`). Δ is DiD for ``goal: max`` (the effect is claimed larger under A)
+and −DiD for ``goal: min``, and it is decided like any other interval
+(:func:`ablate.report.judge.stats.decide_interval`: superiority, non-inferiority, equivalence, no
+effect within ±δ). Every cell needs at least 2 ok seeds.
 
-Power: the smallest |Δ| detected with 80% probability by the two-sided t test at the look's α, from
-the noncentral t distribution at the fit's HC3 standard error; an inconclusive check also says about
-how many seeds per cell (equal cells, the cells' variances as measured) its margin or |Δ| needs.
+Power: as for a plain check (:mod:`ablate.report.judge.power`), over the four cells.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
-from scipy import optimize
 from scipy import stats as st
 
-from ablate.report.judge import stats
+from ablate.report.judge import power, stats
 from ablate.report.judge.scope import Scope, Scorer, Work, at_seeds, note_pooled, pairs, score_groups
 from ablate.report.spec.claim import CheckSpec, metric_direction
 from ablate.report.judge.sequential import Look
@@ -41,13 +37,12 @@ from ablate.report.records.values import fmt_level, levels, matching
 from ablate.report.spec.levels import level_label, where_text
 
 CELLS = ("tA", "bA", "tB", "bB")  # (check factor t|b) × (interaction factor A|B)
-_MAX_SEEDS = 10_000
 
 
 @dataclass(frozen=True)
 class InteractionEstimate:
     """The oriented difference in differences, its interval at ``alpha`` and its tests; the
-    interface of :class:`ablate.report.stats.Comparison` that ``decide_interval`` reads."""
+    interface of :class:`ablate.report.judge.stats.Comparison` that ``decide_interval`` reads."""
 
     cells: dict[str, stats.Summary]
     effects: dict[str, float]  # "A", "B": mean[t] − mean[b] under each level (not oriented)
@@ -60,16 +55,14 @@ class InteractionEstimate:
     p: float
     alpha: float
     sign: int  # +1 goal max, −1 goal min
-    _fit: Any = field(default=None, repr=False, compare=False)  # statsmodels RegressionResults
 
     @property
     def defined(self) -> bool:
-        return self._fit is not None
+        return math.isfinite(self.se)
 
     def _t(self, value: float) -> float:
-        """The t statistic of Δ − ``value`` (oriented), from the fit's contrast test."""
-        contrast = self._fit.t_test((np.array([[0.0, 0.0, 0.0, 1.0]]), np.array([self.sign * value])))
-        return self.sign * float(np.squeeze(contrast.tvalue))
+        """The t statistic of Δ − ``value`` (oriented)."""
+        return (self.diff - value) / self.se
 
     def p_at(self, value: float) -> float:
         """Two-sided p of H0: Δ = ``value``."""
@@ -87,9 +80,8 @@ class InteractionEstimate:
 
 
 def estimate(values: dict[str, Sequence[float]], goal: str = "max", alpha: float = stats.ALPHA) -> InteractionEstimate:
-    """OLS with an interaction term on the four cells' values (keys :data:`CELLS`), HC3 errors."""
-    from statsmodels.regression.linear_model import OLS
-
+    """The difference in differences of the four cells' values (keys :data:`CELLS`), Welch's
+    standard error and Satterthwaite's degrees of freedom."""
     arrays = {k: stats.finite(values.get(k, ())) for k in CELLS}
     cells = {k: stats.summarize(v, 1 - alpha) for k, v in arrays.items()}
     sign = -1 if goal == "min" else 1
@@ -100,59 +92,14 @@ def estimate(values: dict[str, Sequence[float]], goal: str = "max", alpha: float
     undefined = InteractionEstimate(cells, effects, diff, nan, nan, nan, nan, nan, nan, alpha, sign)
     if any(v.size < 2 for v in arrays.values()):
         return undefined
-    y = np.concatenate([arrays[k] for k in CELLS])
-    x_f = np.concatenate([np.full(arrays[k].size, float(k[0] == "t")) for k in CELLS])
-    x_g = np.concatenate([np.full(arrays[k].size, float(k[1] == "A")) for k in CELLS])
-    X = np.column_stack([np.ones_like(y), x_f, x_g, x_f * x_g])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        fit = OLS(y, X).fit(cov_type="HC3", use_t=True)
-    se = float(fit.bse[3])
-    if not math.isfinite(se) or se <= 1e-10 * max(float(np.abs(y).max()), 1e-300):
+    se, df = power.welch([cells[k].std ** 2 for k in CELLS], [cells[k].n for k in CELLS])
+    scale = max(float(np.abs(v).max()) for v in arrays.values())
+    if not math.isfinite(se) or se <= 1e-10 * max(scale, 1e-300):
         return undefined  # no seed-to-seed variation in any cell: the test is rounding noise
-    low, high = (float(v) for v in fit.conf_int(alpha)[3])
-    if sign < 0:
-        low, high = -high, -low
-    return InteractionEstimate(cells, effects, sign * float(fit.params[3]), low, high, se,
-                               sign * float(fit.tvalues[3]), float(fit.df_resid), float(fit.pvalues[3]),
-                               alpha, sign, fit)
-
-
-# ---------------------------------------------------------------------------------------------
-# Power
-# ---------------------------------------------------------------------------------------------
-
-
-def power(effect: float, se: float, df: float, alpha: float) -> float:
-    """Probability that the two-sided t test at ``alpha`` rejects Δ = 0 when Δ = ``effect``."""
-    crit = st.t.ppf(1 - alpha / 2, df)
-    nc = abs(effect) / se
-    upper, lower = float(st.nct.sf(crit, df, nc)), float(st.nct.cdf(-crit, df, nc))
-    if not math.isfinite(upper):  # SciPy's noncentral t gives NaN far out in a tail
-        upper = 1.0 if nc > crit else 0.0
-    return upper + (lower if math.isfinite(lower) else 0.0)  # the wrong-way tail: negligible there
-
-
-def detectable(se: float, df: float, alpha: float, target: float = stats.POWER) -> float:
-    """The smallest |Δ| detected with probability ``target`` at this standard error."""
-    if not (math.isfinite(se) and se > 0 and math.isfinite(df) and df > 0):
-        return float("nan")
-    high = se
-    while power(high, se, df, alpha) < target:
-        high *= 2
-    return float(optimize.brentq(lambda d: power(d, se, df, alpha) - target, 0.0, high, xtol=se * 1e-6))
-
-
-def seeds_needed(effect: float, variances: Sequence[float], alpha: float, target: float = stats.POWER) -> int | None:
-    """About how many seeds per cell (all four equal, each with its measured variance) detect
-    ``effect``: the HC3 variance of Δ is then Σ s²/(n − 1), with 4n − 4 degrees of freedom."""
-    total = float(np.sum(variances))
-    if not (math.isfinite(effect) and effect != 0 and math.isfinite(total) and total > 0):
-        return None
-    for n in range(2, _MAX_SEEDS):
-        if power(effect, math.sqrt(total / (n - 1)), 4 * n - 4, alpha) >= target:
-            return n
-    return None
+    half = float(st.t.ppf(1 - alpha / 2, df)) * se
+    t = diff / se
+    return InteractionEstimate(cells, effects, diff, diff - half, diff + half, se, t, df,
+                               float(2 * st.t.sf(abs(t), df)), alpha, sign)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,8 +156,9 @@ def judge(scope: Scope, spec: CheckSpec, look: Look, alpha: float, work: Work) -
     else:
         decision = stats.decide_interval(e, spec.test, spec.margin)
         target = spec.margin if spec.margin else abs(e.diff)
+        variances = [e.cells[c].std ** 2 for c in CELLS]
         out.update(verdict=decision.verdict, reason=decision.reason, p_support=decision.p_support,
                    p_against=decision.p_against, p_inside=decision.p_inside,
-                   detectable=detectable(e.se, e.df, alpha),
-                   seeds_needed=seeds_needed(target, [e.cells[c].std ** 2 for c in CELLS], alpha))
+                   detectable=power.detectable(variances, [e.cells[c].n for c in CELLS], alpha, spec.test),
+                   seeds_needed=power.seeds_needed(target, variances, e.df, alpha, spec.test))
     return out, required

@@ -4,7 +4,7 @@ A look reads the runs of its check's scope at the look's seeds (:mod:`ablate.rep
 and hands them to its kind's estimator, which returns numbers and a decision:
 
 * plain, ``tune`` and ``spread`` checks: :func:`ablate.report.judge.plain.estimate` (Welch);
-* ``interaction`` checks: :func:`ablate.report.judge.interaction.judge` (OLS, HC3);
+* ``interaction`` checks: :func:`ablate.report.judge.interaction.judge` (difference in differences, Welch se, Satterthwaite df);
 * ``event`` checks: :func:`ablate.report.judge.events.judge` (Fisher's exact test).
 
 Adding a check kind is one estimator here and one text renderer in :mod:`ablate.report.present.text`.

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ablate.report.judge import stats
+from ablate.report.judge import power, stats
 from ablate.report.judge.scope import (
     SIDES, Scope, Scored, Scorer, Work, at_seeds, missing_level_reason, note_pooled, pairs, score_groups, seed_of,
     union,
@@ -176,10 +176,12 @@ def estimate(scope: Scope, spec: CheckSpec, look: Look, alpha: float, work: Work
     c = stats.compare(values["treatment"], values["baseline"], spec.goal, alpha)
     decision = stats.decide(c, spec.test, spec.margin)
     target = spec.margin if spec.margin else abs(c.diff) if math.isfinite(c.diff) else float("nan")
+    variances = [s.std ** 2 for s in (c.treatment, c.baseline)]
+    ns = [c.treatment.n, c.baseline.n]
     out = dict(estimate=c, verdict=decision.verdict, reason=decision.reason, p_support=decision.p_support,
                p_against=decision.p_against, p_inside=decision.p_inside,
-               detectable=stats.detectable_effect(c.treatment.n, c.baseline.n, c.sd, alpha),
-               seeds_needed=stats.seeds_needed(target, c.sd, alpha))
+               detectable=power.detectable(variances, ns, alpha, spec.test),
+               seeds_needed=power.seeds_needed(target, variances, power.welch(variances, ns)[1], alpha, spec.test))
     for side, level in zip(SIDES, (spec.treatment, spec.baseline)):
         if not values[side].size:
             out["reason"] = missing_level_reason(scope, spec.factor, level)

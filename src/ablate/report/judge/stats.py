@@ -43,7 +43,7 @@ NO_EFFECT = "no effect within ±δ"
 NOT_TESTED = "not tested"
 VERDICTS = (SUPPORTED, NOT_SUPPORTED, NO_EFFECT, INCONCLUSIVE)
 ALPHA = 0.05
-POWER = 0.8
+POWER = 0.8  # the power the detectable effect and seeds needed are for (judge/power.py)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,43 +244,3 @@ def combine(verdicts: Sequence[str]) -> str:
 
 
 claim_verdict = combine  # the name the report used before clauses
-
-
-# ---------------------------------------------------------------------------------------------
-# Power
-# ---------------------------------------------------------------------------------------------
-
-
-def detectable_effect(n1: int, n2: int, sd: float, alpha: float = ALPHA, power: float = POWER) -> float:
-    """The smallest |Δ| that ``n1`` vs ``n2`` seeds detect with ``power`` (two-sided t-test at
-    ``alpha``, ``statsmodels TTestIndPower``), in the metric's units (``sd``: the pooled sd)."""
-    from statsmodels.stats.power import TTestIndPower
-
-    if n1 < 2 or n2 < 2 or not math.isfinite(sd):
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            d = TTestIndPower().solve_power(effect_size=None, nobs1=n1, ratio=n2 / n1, alpha=alpha, power=power)
-        except Exception:  # noqa: BLE001 - the root finder's failures: unknown
-            return float("nan")
-    return float(d) * sd if d is not None and math.isfinite(d) else float("nan")
-
-
-def seeds_needed(effect: float, sd: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
-    """About how many seeds per side (equal sides) detect ``effect`` with ``power``; None when unknown."""
-    from statsmodels.stats.power import TTestIndPower
-
-    if not (math.isfinite(effect) and math.isfinite(sd)) or effect == 0 or sd <= 0:
-        return None
-    d = abs(effect) / sd
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        analysis = TTestIndPower()
-        if analysis.power(effect_size=d, nobs1=2, ratio=1.0, alpha=alpha) >= power:
-            return 2
-        try:
-            n = analysis.solve_power(effect_size=d, nobs1=None, ratio=1.0, alpha=alpha, power=power)
-        except Exception:  # noqa: BLE001
-            return None
-    return int(math.ceil(n - 1e-9)) if n is not None and math.isfinite(n) else None

@@ -105,8 +105,9 @@ def _scope(claim: ClaimResult) -> list:
         items.append([Plain(claim.budget)])
     plan = claim.plan.describe()
     m = len(claim.checks)
-    items.append([f"seeds: {plan}; α = {claim.alpha:g} per check, split over its looks ({SEQUENTIAL_METHOD}); "
-                  f"contradictions Holm-corrected over the claim's {m} check{'s' if m != 1 else ''}"])
+    items.append([f"seeds: {plan}; α = {claim.alpha:g} per check, split over its looks ({SEQUENTIAL_METHOD}), each "
+                  f"decision one-sided at α/2; contradictions and \"no effect\" Holm-corrected over the claim's "
+                  f"{m} check{'s' if m != 1 else ''}"])
     items += [["note: ", Plain(n)] for n in claim.notes]
     return [Para(["**Scope**: where this verdict holds."]), Bullets(items)]
 
@@ -121,7 +122,7 @@ def _checks_table(claim: ClaimResult) -> Table:
             _side(text, "treatment"), _side(text, "baseline"), text.diff_text(), _p(p_for),
             f"{_p(c.p_against)} / {_p(c.p_holm)}",
             f"≥ {_num(c.detectable, 2)}" if c.detectable == c.detectable else "—",
-            f"{text.n_text()}, look {c.look + 1}/{c.looks_planned} (α={c.alpha:.3g})",
+            f"{text.n_text()}, look {c.look + 1}/{c.looks_planned} (α={c.alpha:.3g}, one-sided {c.alpha / 2:.3g})",
         ])
     return Table(["#", "check", "clause", "test", "verdict", "treatment (mean ± sd)", "baseline (mean ± sd)",
                   "Δ [CI]", "p for", "p against (raw / Holm)", "detectable |Δ|", "seeds per side"], rows,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ablate.report.judge import stats
+from ablate.report.judge import power, stats
 from ablate.report.present.render import Bullets, Code, Heading, badge
 
 
@@ -13,6 +13,11 @@ def reading_guide() -> list:
          "that positive is the way the claim says (treatment − baseline when higher is better, baseline − "
          "treatment when lower is better), with its two-sided Welch confidence interval (unequal variances) at "
          "the check's α."],
+        [f"**One error rate**: every decision is a one-sided test at α/2 = {a / 2:g} per look: an interval "
+         f"decides by one bound of a two-sided (1 − α) = {1 - a:.0%} interval, an event check by a one-sided "
+         f"Fisher test at α/2. Every p printed (**p for**, **p against**) is twice a one-sided p, so it decides "
+         f"exactly when it is below α. The rates are measured, not assumed: ", Code("python -m ablate.calibrate"),
+         " (docs/calibration.md) simulates every check kind through this judging code."],
         ["Tests: **superiority** (the treatment is better), **non-inferiority** (it is not worse by more than "
          "the margin δ), **equivalence** (the two differ by less than δ). δ is in the metric's units (after "
          "log10 when the check transforms it)."],
@@ -38,9 +43,12 @@ def reading_guide() -> list:
          "undecided, adds seeds (about ×1.6 a look, up to budget.max_seeds) only to the cells that check "
          f"reads. α = {a:g} is split over a check's planned looks (Bonferroni: α/K each); the verdict is the "
          "one of the first look that decided, and the check says which look and how many seeds per side."],
-        ["**Power**: *detectable |Δ|* is the smallest difference the check's seeds would find with 80% "
-         "probability (two-sided, at the check's α; pooled sd); an inconclusive check also says about how "
-         "many seeds per side its margin (or the observed |Δ|) would need."],
+        ["**Power**: *detectable |Δ|* is the smallest difference past the check's threshold (for equivalence: "
+         "the smallest δ) its seeds would find with 80% probability by the test the check runs: one-sided at "
+         "α/2 with Welch's degrees of freedom (equivalence: two one-sided tests). It rests on the sd estimated "
+         f"from those seeds, taken at its {power.SD_CONFIDENCE:.0%} upper confidence bound, since a plug-in sd "
+         "from 3 seeds overstates power; an inconclusive check also says about how many seeds per side its "
+         "margin (or the observed |Δ|) would need, on the same footing."],
         ["With ", Code("tune"), ", each side is set to its own best value of the tuned key, chosen on ",
          Code("select_on"), " (validation data) over the selection seeds, and judged on the check's metric "
          "(test data) with fresh seeds that did not take part in the choice, when the budget's max_seeds "
@@ -50,15 +58,15 @@ def reading_guide() -> list:
          "the metric stays within ", Code("within"), " of that seed's best (a width that reaches the end of "
          "the grid is censored: the true width is at least that)."],
         ["With ", Code("interaction"), ", Δ is a difference in differences: the effect of the check's factor "
-         "(treatment − baseline) under one level of a second factor minus its effect under another, the "
-         "interaction coefficient of an OLS fit to the four cells' seed values with HC3 (heteroskedasticity-"
-         "robust) standard errors and t with N − 4 degrees of freedom; it is decided like any other interval, "
+         "(treatment − baseline) under one level of a second factor minus its effect under another, from the "
+         "four cells' seed means, with Welch's standard error (each cell its own variance) and t with "
+         "Satterthwaite's degrees of freedom; it is decided like any other interval, "
          "and every cell needs at least 2 ok seeds. The treatment and baseline columns then show each level's "
          "effect."],
         ["With ", Code("event"), ", the check counts the runs per side where the event happened (diverged, "
          "or the metric at or past a threshold) and tests the two fractions with Fisher's exact test, "
-         "one-sided in the claimed direction: supported when **p for** < the look's α, not supported when "
-         "**p against** < α and Holm keeps it. There is no interval and no detectable effect; the power line "
+         "one-sided at α/2 in each direction: supported when **p for** (twice the one-sided p) < the look's "
+         "α, not supported when **p against** < α and Holm keeps it. There is no interval and no detectable effect; the power line "
          "says instead the smallest p the run counts could reach at all. A side may pool several levels "
          "(", Code("treatment: [0.3, 1, 3]"), ")."],
         ["A metric written ", Code("a - b"), " (or ", Code("a + b"), ") is computed per run from two recorded "

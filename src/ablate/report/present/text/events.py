@@ -80,10 +80,12 @@ class EventText(CheckText):
         direction p=1``."""
         parts = [f"{self.treatment_label} {e.k['treatment']}/{e.n['treatment']} runs vs {self.baseline_label} "
                  f"{e.k['baseline']}/{e.n['baseline']} with the event", f"event: {self.metric_label}"]
+        one_for, one_against = (e.p_less, e.p_greater) if self.spec.goal == "min" else (e.p_greater, e.p_less)
         if self.estimated:
             parts += [f"difference of fractions ({self.diff_label}) {stats.fmt(self._diff())}",
-                      f"Fisher's exact test, one-sided p={stats.fmt(self.c.p_support, 2)} (the treatment "
-                      f"{self.p_for_direction}), opposite direction p={stats.fmt(self.c.p_against, 2)}"]
+                      f"Fisher's exact test, one-sided p={stats.fmt(one_for, 2)} (the treatment "
+                      f"{self.p_for_direction}), opposite direction p={stats.fmt(one_against, 2)}, "
+                      f"each decided at α/2={self.c.alpha / 2:.3g}"]
         return parts
 
     def setup(self) -> str:
@@ -97,14 +99,14 @@ class EventText(CheckText):
             return "n/a for event checks (Fisher's exact test), and no runs to count on a side"
         text = (f"n/a for event checks (Fisher's exact test); the smallest one-sided p {self.n_text()} can reach "
                 f"(every run of one side with the event, none of the other's) is {stats.fmt(e.min_p, 2)}")
-        if e.min_p >= self.c.alpha:
-            text += f", not below α={self.c.alpha:.3g}: this check cannot decide with these runs"
+        if e.min_p >= self.c.alpha / 2:
+            text += f", not below α/2={self.c.alpha / 2:.3g}: this check cannot decide with these runs"
         return text
 
     def null_text(self) -> str | None:
         text = super().null_text()
-        if text and self.c.estimate.min_p >= self.c.alpha:
-            text += f"; {self.n_text()} cannot reach p < {self.c.alpha:.3g} at all"
+        if text and self.c.estimate.min_p >= self.c.alpha / 2:
+            text += f"; {self.n_text()} cannot reach a one-sided p < {self.c.alpha / 2:.3g} at all"
         return text
 
     def look_text(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ablate.report.judge import stats
+from ablate.report.judge import power, stats
 from ablate.report.judge.results import CheckResult
 from ablate.report.judge.sequential import seeds_text
 from ablate.report.spec.claim import EQUIVALENCE, NONINFERIORITY, SUPERIORITY
@@ -104,10 +104,18 @@ class CheckText:
         return f"n={self.n_text()}, α={self.c.alpha:.3g}, Δ {ci}"
 
     def power_text(self) -> str:
-        text = (f"smallest |Δ| these seeds detect with 80% power at α={self.c.alpha:.3g}: "
-                f"{'—' if self.c.detectable != self.c.detectable else stats.fmt(self.c.detectable, 2)} "
-                f"(in {self.metric_label}'s units)")
-        return text + self.needed_suffix()
+        """``smallest |Δ| past the threshold these seeds find with 80% power (one-sided at α/2=0.025, Welch
+        df=3.9): 0.31 (in train/loss's units; it rests on the sd estimated from these seeds, taken at its
+        60% upper confidence bound)``: for the test the check runs (:mod:`ablate.report.judge.power`)."""
+        df = getattr(self.c.estimate, "df", math.nan)
+        test = f"at α/2={self.c.alpha / 2:.3g}" + (f", Welch df={stats.fmt(df, 2)}" if df == df else "")
+        if self.spec.test == EQUIVALENCE:
+            what = f"smallest δ these seeds show equivalence within with 80% power when Δ is 0 (two one-sided tests {test})"
+        else:
+            what = f"smallest |Δ| past the threshold these seeds find with 80% power (one-sided {test})"
+        value = "—" if self.c.detectable != self.c.detectable else stats.fmt(self.c.detectable, 2)
+        return (f"{what}: {value} (in {self.metric_label}'s units; it rests on the sd estimated from these seeds, "
+                f"taken at its {power.SD_CONFIDENCE:.0%} upper confidence bound)") + self.needed_suffix()
 
     def needed_suffix(self) -> str:
         """``; the margin 0.02 would need about 12 seeds per side`` for an inconclusive check."""
