@@ -175,7 +175,8 @@ def test_a_tuned_report_names_the_seeds_that_chose_and_judged(tmp_path):
     means = {(o, lr): (0.2 if o == "adam" else 0.5) + lr for o in ("adam", "sgd") for lr in (0.001, 0.01, 0.1)}
     text = build_report(write_sweep(tmp_path / "opt", optimizer_records(means, claim=claim))).read_text()
     assert "seeds: every seed chose each side's optimizer.lr and every seed judged it" in text
-    assert "optimistic for both sides" in text
+    assert "**exploratory**" in text and "exploratory: judged once, on the seeds that chose" in text
+    assert "optimistic for both sides" not in text
 
 
 def test_verdict_json_carries_the_verdicts_and_the_numbers_behind_them(built):

@@ -90,9 +90,12 @@ def test_tune_picks_each_sides_best_learning_rate():
     assert check.estimate.baseline.mean == pytest.approx(0.30 + np.mean(NOISE[:4]))
     assert sorted(check.run_ids["treatment"]) == [f"adam-0.001-{s}" for s in range(4)]
     assert sorted(check.run_ids["baseline"]) == [f"sgd-0.1-{s}" for s in range(4)]
-    assert check.verdict == stats.SUPPORTED
+    # the same seeds chose and judge: exploratory, whatever its interval says, and so is its claim's verdict
+    assert check.verdict == stats.EXPLORATORY and check.decided and not check.need
+    assert "its interval alone would say supported" in check.reason and "also judge it" in check.reason
+    assert stats.combine([check.verdict]) == stats.INCONCLUSIVE
     assert "each side at its own best optimizer.lr (treatment at 0.001, baseline at 0.1" in text_of(check).setup()
-    assert "the same seeds choose and judge, which is optimistic for both sides" in text_of(check).seeds_line()
+    assert "the same seeds choose and judge, so the check is exploratory" in text_of(check).seeds_line()
 
 
 def test_tune_chooses_each_value_in_the_direction_of_select_on_not_of_the_checks_goal():

@@ -7,6 +7,11 @@ calls the same function on the finished sweep. So both judge alike: at look k ea
 the seeds of look k (:mod:`ablate.report.judge.sequential`), judged at alpha / K, and a check's verdict
 is the one of the first look that decided it.
 
+* A ``tune`` check whose judging seeds include the seeds that chose (no fresh seeds: smoke, or
+  ``max_seeds`` too small, or ``fresh_seeds: false``) is **exploratory**: judged once, at its first
+  look, and never supported or contradicted (``python -m ablate.calibrate`` measures how often
+  choosing and judging on the same seeds calls equal arms "supported"). It takes no part in Holm's
+  correction.
 * A look decides when its interval does (:func:`ablate.report.stats.decide`) and every run it
   reads has a record (a look with runs missing is shown, but decides nothing).
 * Multiplicity: a clause (and the claim) is supported only when every check of it is
@@ -63,9 +68,15 @@ class _Replay:
     done: bool = False   # decided, out of looks, or waiting for runs
     note: str | None = None
 
+    @property
+    def exploratory(self) -> bool:
+        """A tune check whose choosing seeds also judge it."""
+        return bool(self.spec.tune) and not self.fresh
+
     def p_family(self) -> float:
-        """Its p of failing (against, or no effect), times its planned looks, for Holm over checks."""
-        p = self.result.p_fail if self.result is not None else float("nan")
+        """Its p of failing (against, or no effect), times its planned looks, for Holm over checks;
+        1 for an exploratory check, which cannot fail."""
+        p = self.result.p_fail if self.result is not None and not self.exploratory else float("nan")
         return min(1.0, p * len(self.looks)) if math.isfinite(p) else 1.0
 
 
@@ -95,6 +106,14 @@ def _look(state: _Replay, k: int, present: set) -> bool:
     if state.scope.problem:
         state.done = True
     return not missing
+
+
+def _exploratory_reason(result: CheckResult) -> str:
+    why = ("the claim sets fresh_seeds: false" if result.spec.fresh_seeds is False else
+           "fresh judging seeds need budget.max_seeds ≥ budget.seeds + 2")
+    return (f"exploratory: the seeds that chose each side's {result.spec.tune} also judge it ({why}), so it "
+            f"is neither supported nor contradicted; its interval alone would say {_verdict_label(result)}: "
+            f"{result.reason}")
 
 
 def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: SeedPlan,
@@ -129,6 +148,11 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
                 continue
             result = state.result
             verdict = result.verdict
+            if state.exploratory:
+                state.done = True
+                state.result = replace(result, verdict=stats.EXPLORATORY, p_holm=adj, reason=_exploratory_reason(result))
+                state.history[-1] = replace(state.history[-1], verdict=stats.EXPLORATORY)
+                continue
             if result.fails and adj < alpha:
                 verdict, state.done = (stats.NOT_SUPPORTED if result.contradicts else stats.NO_EFFECT), True
             elif result.fails:  # failing by its interval, not after Holm: the next look may tell

@@ -41,7 +41,8 @@ NOT_SUPPORTED = "not supported"
 INCONCLUSIVE = "inconclusive"
 NO_EFFECT = "no effect within ±δ"
 NOT_TESTED = "not tested"
-VERDICTS = (SUPPORTED, NOT_SUPPORTED, NO_EFFECT, INCONCLUSIVE)
+EXPLORATORY = "exploratory"  # a tune check judged on the seeds that chose: never supported or contradicted
+VERDICTS = (SUPPORTED, NOT_SUPPORTED, NO_EFFECT, INCONCLUSIVE, EXPLORATORY)
 ALPHA = 0.05
 POWER = 0.8  # the power the detectable effect and seeds needed are for (judge/power.py)
 
@@ -235,7 +236,9 @@ def holm(pvalues: Sequence[float], alpha: float = ALPHA) -> list[float]:
 
 def combine(verdicts: Sequence[str]) -> str:
     """Checks -> clause, clauses -> claim (intersection-union): any not supported or no effect -> not
-    supported; all supported -> supported; else inconclusive (no verdicts: inconclusive)."""
+    supported; all supported -> supported; else inconclusive (no verdicts: inconclusive). An
+    exploratory check decides nothing: it keeps its clause from being supported, like an
+    inconclusive one."""
     if any(v in (NOT_SUPPORTED, NO_EFFECT) for v in verdicts):
         return NOT_SUPPORTED
     if verdicts and all(v == SUPPORTED for v in verdicts):

@@ -134,8 +134,12 @@ def _look_line(c: CheckResult) -> list:
     for look in c.history:
         parts.append(f"look {look.index + 1}: {text_of(look.result).look_text()} → "
                      f"{look.verdict if look.complete else 'incomplete'}")
-    decided = ("decided at look " + str(c.look + 1) if c.decided and c.verdict != stats.INCONCLUSIVE
-               else f"undecided after {len(c.history)} of {c.looks_planned} planned look(s)")
+    if c.verdict == stats.EXPLORATORY:
+        decided = "exploratory: judged once, on the seeds that chose"
+    elif c.decided:
+        decided = f"decided at look {c.look + 1}"
+    else:
+        decided = f"undecided after {len(c.history)} of {c.looks_planned} planned look(s)"
     return [f"looks ({decided}): ", Plain("; ".join(parts))]
 
 

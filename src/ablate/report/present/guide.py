@@ -52,7 +52,10 @@ def reading_guide() -> list:
         ["With ", Code("tune"), ", each side is set to its own best value of the tuned key, chosen on ",
          Code("select_on"), " (validation data) over the selection seeds, and judged on the check's metric "
          "(test data) with fresh seeds that did not take part in the choice, when the budget's max_seeds "
-         "allows; otherwise the same seeds choose and judge, which the check says is optimistic for both sides."],
+         "allows. Otherwise the same seeds choose and judge, and the check is ", badge(stats.EXPLORATORY),
+         ": never supported or contradicted, and it keeps its clause from being supported. Choosing on the "
+         "judging seeds is biased, and not evenly: a side with a flat curve gains more from its seeds' luck "
+         "than a side with a sharp one (the calibration measures the false \"supported\" rate it would give)."],
         ["With ", Code("spread"), ", each seed contributes one number: the sd of the metric over the key's "
          "grid, or with ", Code("statistic: width"), " the width in decades of the range of the key where "
          "the metric stays within ", Code("within"), " of that seed's best (a width that reaches the end of "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Sequence, Union
 
 from ablate.report.present.figures import FigureOut
-from ablate.report.judge.stats import INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED
+from ablate.report.judge.stats import EXPLORATORY, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED
 
 
 class Code(str):
@@ -206,6 +206,7 @@ ul { margin: 6px 0 10px; padding-left: 22px; }
 .v-inconclusive { background: #8a6d1f; }
 .v-no-effect { background: #2d6a9f; }
 .v-not-tested { background: #7a7f88; }
+.v-exploratory { background: #6b4f9f; }
 .verdict { margin: 10px 0; padding: 10px 14px; border: 1px solid var(--line); border-radius: 6px;
            background: var(--soft); }
 """
@@ -213,7 +214,7 @@ ul { margin: 6px 0 10px; padding-left: 22px; }
 
 def _badge(verdict: str) -> str:
     cls = {SUPPORTED: "v-supported", NOT_SUPPORTED: "v-not-supported", INCONCLUSIVE: "v-inconclusive",
-           NOT_TESTED: "v-not-tested"}.get(verdict)
+           NOT_TESTED: "v-not-tested", EXPLORATORY: "v-exploratory"}.get(verdict)
     if cls is None:
         cls = "v-no-effect" if verdict.startswith("no effect") else "v-inconclusive"
     return f'<span class="badge {cls}">{html.escape(verdict)}</span>'

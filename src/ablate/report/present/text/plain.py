@@ -232,5 +232,6 @@ class CheckText:
             return (f"{seeds(self.c.seeds_chose)} chose each side's {self.spec.tune}; fresh {seeds(self.c.seeds_judged)} "
                     "judged it")
         return (f"{seeds(self.c.seeds_chose)} chose each side's {self.spec.tune} and {seeds(self.c.seeds_judged)} judged it: "
-                "the same seeds choose and judge, which is optimistic for both sides (each side's best value "
-                "is partly its seeds' luck)")
+                "the same seeds choose and judge, so the check is exploratory. Each side's best value is partly "
+                "its seeds' luck, and not by the same amount: a side whose curve is flat has more values near "
+                "its best to be lucky with than a side whose curve is sharp, so the bias favours one side")
