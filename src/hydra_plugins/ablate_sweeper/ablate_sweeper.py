@@ -277,6 +277,7 @@ class AblateSweeper(Sweeper):
 
     def _sequential(self, grid: list[list[str]], first: DictConfig) -> Any:
         from ablate.report.records.values import cell_key
+        from ablate.results import is_ok
 
         seeds, max_seeds = _budget_seeds(first)
         keys = [cell_key(job_dict(cell)) for cell in grid]
@@ -300,7 +301,7 @@ class AblateSweeper(Sweeper):
                  len(grid), seeds, max_seeds if max_seeds is not None else seeds, sum(m is not None for m in packing))
         for _ in range(MAX_ROUNDS):
             records = _read_records(sweep_dir)
-            done = {(cell_key(r.get("overrides")), r.get("seed")) for r in records if r.get("status") == "ok"}
+            done = {(cell_key(r.get("overrides")), r.get("seed")) for r in records if is_ok(r)}
             todo = [(i, seed) for i, seed in wanted if (keys[i], seed) not in done and (keys[i], seed) not in launched]
             if todo:
                 jobs = self._jobs(grid, packing, todo)

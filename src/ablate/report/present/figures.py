@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from ablate.report.judge import stats
 from ablate.report.records.tables import cell_label, group_cells
 from ablate.report.records.values import best_level, fmt_level, is_numeric_key, levels, matching, metric_value, short_names
+from ablate.results import is_ok
 
 DPI = 100
 
@@ -49,7 +50,7 @@ def palette(n: int) -> list:
 
 
 def ok_runs(records: Sequence[dict]) -> list[dict]:
-    return [r for r in records if r.get("status") == "ok"]
+    return [r for r in records if is_ok(r)]
 
 
 def _mark_failures(ax, xs: Sequence[float], counts: Sequence[int], color, row: int = 0) -> bool:
@@ -147,7 +148,7 @@ def metric_vs_factor(records: Sequence[dict], factors: Sequence[str], metric: st
                 means.append(s.mean)
                 lo.append(s.ci_low if s.n >= 2 else s.mean)
                 hi.append(s.ci_high if s.n >= 2 else s.mean)
-                fails.append(sum(r.get("status") != "ok" for r in point_all))
+                fails.append(sum(not is_ok(r) for r in point_all))
             label = f"{short_names([line_factor])[0]}={fmt_level(level)}" if line_factor else metric
             ax.plot(xs, means, marker="o", color=color, label=label)
             ax.fill_between(xs, lo, hi, color=color, alpha=0.2, linewidth=0)
@@ -169,7 +170,7 @@ def metric_vs_factor(records: Sequence[dict], factors: Sequence[str], metric: st
             ax.errorbar([pos], [s.mean], yerr=err, fmt="o", color=color, capsize=6, markersize=8)
             vals = [metric_value(r, metric) for r in side]
             ax.scatter([pos] * len(vals), vals, color=color, alpha=0.35, s=14)
-            marked |= _mark_failures(ax, [pos], [sum(r.get("status") != "ok" for r in side_all)], color)
+            marked |= _mark_failures(ax, [pos], [sum(not is_ok(r) for r in side_all)], color)
         ax.set_xticks(positions, [fmt_level(v) for v in line_levels])
         ax.set_xlabel(line_factor or "")
     logy = logy and all_positive(ax)  # a log axis cannot show zero or negative means

@@ -25,6 +25,7 @@ from ablate.report.judge.claim import judge_claim
 from ablate.report.judge.results import ClaimResult
 from ablate.report.judge.sweep import claim_metrics
 from ablate.report.present.text import text_of
+from ablate.results import is_ok
 
 DEFAULT_X_AXIS = "epoch"
 
@@ -182,7 +183,7 @@ def build_wandb_report(records: Sequence[dict[str, Any]], claims: Sequence[Claim
                "supported when it clears the claim's bound, not supported when it lies wholly on the wrong "
                "side (Holm-corrected over the claim's checks), else inconclusive; see the local report's "
                "reading guide.")
-    bad = [r for r in collect.sort_records(records, factors) if r.get("status") != "ok"]
+    bad = [r for r in collect.sort_records(records, factors) if not is_ok(r)]
     blocks: list = [wr.MarkdownBlock(text=summary)]
     if claims:
         blocks.append(wr.MarkdownBlock(text=_verdict_markdown(claims)))

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from ablate.report.records.summary import summarize
-from ablate.results import STATUSES
+from ablate.results import STATUSES, is_ok
 from ablate.report.records.values import (
     _is_number, canonical, fmt_level, get_value, levels, metric_value, same_level, short_names, sort_key,
 )
@@ -171,7 +171,7 @@ def cells_frame(records: Sequence[dict[str, Any]], factors: Sequence[str] | None
     metrics = list(metric_names(records) if metrics is None else metrics)
     rows = []
     for cell, members in group_cells(records, factors):
-        ok = [r for r in members if r.get("status") == "ok"]
+        ok = [r for r in members if is_ok(r)]
         for metric in metrics:
             summary = summarize([metric_value(r, metric) for r in ok], confidence)
             row = {f: fmt_level(v) for f, v in zip(factors, cell)}
