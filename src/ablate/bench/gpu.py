@@ -22,6 +22,7 @@ part that fails prints ``FAILED`` with its error and the others still run. The l
 
 from __future__ import annotations
 
+import re
 import shutil
 import statistics
 import subprocess
@@ -75,23 +76,33 @@ class GpuMonitor:
 
 def _gpu_run(args, overrides: list[str], out: Path) -> dict:
     """One ``python -m ablate trainer=gpu`` process (``--gpu-trainer``, ``--gpu-budget``): wall time,
-    records, GPU utilisation and memory, training seconds (a vectorized job's members share theirs)
-    and samples."""
-    command = [f"trainer={args.gpu_trainer}", f"budget={args.gpu_budget}", "budget.progress_bar=false",
-               "report=false", *overrides, f"hydra.run.dir={out}", f"hydra.sweep.dir={out}"]
+    records, GPU utilisation and memory, samples, member-steps, and training seconds (a vectorized
+    job's members share theirs) in all and after each job's first epoch (warm-up: cuDNN's search,
+    compiling), with the share of the training that came after it."""
+    trainer = [] if any(o.startswith("trainer=") for o in overrides) else [f"trainer={args.gpu_trainer}"]
+    command = [*trainer, f"budget={args.gpu_budget}", "budget.progress_bar=false", "report=false", *overrides,
+               f"hydra.run.dir={out}", f"hydra.sweep.dir={out}"]
     with GpuMonitor() as monitor:
         wall = python_m("ablate", command, env=policy_env(), timeout=args.gpu_timeout)
     records = records_under(out)
     jobs: dict = {}
     for i, record in enumerate(records.values()):
-        key = (record.get("vectorized") or {}).get("job", i)
-        jobs[key] = max(jobs.get(key, 0.0), record["probes"]["throughput"]["seconds"])
+        jobs[(record.get("vectorized") or {}).get("job", i)] = record["probes"]["throughput"]
+    epochs = min(len(t["epoch_seconds"]) for t in jobs.values())
     samples = sum(r["probes"]["throughput"]["samples"] for r in records.values())
     steps = sum(r["history"][-1]["step"] for r in records.values() if r["history"])
     util, memory = monitor.summary()
-    return {"wall": wall, "records": records, "train_s": sum(jobs.values()), "samples": samples,
+    return {"wall": wall, "records": records, "train_s": sum(t["seconds"] for t in jobs.values()),
+            "steady_s": sum(t["seconds"] - t["epoch_seconds"][0] for t in jobs.values()) if epochs > 1 else 0.0,
+            "steady_share": (epochs - 1) / epochs if epochs else 0.0, "samples": samples,
             "member_steps": steps, "util": util, "memory": memory,
             "test_acc": statistics.mean(r["metrics"].get("test/acc", float("nan")) for r in records.values())}
+
+
+def _rates(run: dict, quantity: float) -> tuple[float, float]:
+    """``quantity`` per training second of ``run``: in all, and after the first epoch (nan with one)."""
+    steady = quantity * run["steady_share"] / run["steady_s"] if run["steady_s"] > 0 else float("nan")
+    return quantity / run["train_s"], steady
 
 
 def _seeds(n: int) -> str:
@@ -101,22 +112,27 @@ def _seeds(n: int) -> str:
 def vectorized_part(args, root: Path) -> None:
     model = SEEDS_MODELS[args.seeds_model]
     separate = _gpu_run(args, [*model, f"seeds={_seeds(args.gpu_separate)}", "vectorize=false"], root / "separate")
-    base = separate["member_steps"] / separate["train_s"]
-    rows = [[f"{args.gpu_separate} one by one", f"{base:,.0f}", "1.00", separate["util"], separate["memory"]]]
+    base, base_steady = _rates(separate, separate["member_steps"])
+    rows = [[f"{args.gpu_separate} one by one", f"{base:,.0f}", f"{base_steady:,.0f}", "1.00", separate["util"],
+             separate["memory"]]]
     for k in args.gpu_k:
         run = _gpu_run(args, [*model, f"seeds={_seeds(k)}"], root / f"vectorized-{k}")
-        rate = run["member_steps"] / run["train_s"]
-        rows.append([f"K={k} vectorized", f"{rate:,.0f}", f"{rate / base:.2f}", run["util"], run["memory"]])
-    print_table(["seeds", "member-steps/s (training)", "speed-up", "GPU util", "GPU memory peak"], rows)
+        rate, steady = _rates(run, run["member_steps"])
+        rows.append([f"K={k} vectorized", f"{rate:,.0f}", f"{steady:,.0f}", f"{rate / base:.2f}", run["util"],
+                     run["memory"]])
+    print_table(["seeds", "member-steps/s (training)", "after epoch 1", "speed-up", "GPU util", "GPU memory peak"],
+                rows)
 
 
 def _pair(args, root: Path, variants: dict[str, list[str]], extra: list[str] | None = None) -> None:
     rows = []
     for name, overrides in variants.items():
-        run = _gpu_run(args, [*(extra or []), *overrides], root / name.replace(" ", "-"))
-        rows.append([name, f"{run['wall']:.1f}", f"{run['samples'] / run['train_s']:,.0f}", f"{run['test_acc']:.4f}",
-                     run["util"], run["memory"]])
-    print_table(["run", "wall s", "training samples/s", "test/acc", "GPU util", "GPU memory peak"], rows)
+        run = _gpu_run(args, [*(extra or []), *overrides], root / re.sub(r"[^\w.-]+", "-", name))
+        rate, steady = _rates(run, run["samples"])
+        rows.append([name, f"{run['wall']:.1f}", f"{rate:,.0f}", f"{steady:,.0f}", f"{run['test_acc']:.4f}", run["util"],
+                     run["memory"]])
+    print_table(["run", "wall s", "training samples/s", "after epoch 1", "test/acc", "GPU util", "GPU memory peak"],
+                rows)
 
 
 def precision_part(args, root: Path) -> None:
