@@ -25,6 +25,7 @@ from scipy import stats as st
 
 from ablate.report.judge import stats
 from ablate.report.judge.claim import judge_claim
+from ablate.report.spec.claim import EQUIVALENCE, NONINFERIORITY
 
 AT_MOST, AT_LEAST = "≤", "≥"
 NOMINAL = stats.ALPHA / 2   # every decision errs one way at most α/2 = 2.5% (the reading guide's rate)
@@ -87,7 +88,11 @@ def two_arms(rng: np.random.Generator, n: int, shift: float | Sequence[float] = 
 
 
 def verdict(records: list[dict], *checks: dict[str, Any]) -> str:
-    return judge_claim(records, claim(*checks)).verdict
+    result = judge_claim(records, claim(*checks))
+    problems = [p for c in result.checks for p in c.spec.problems]
+    if problems:  # a scenario that misspells its check would measure nothing
+        raise ValueError("; ".join(problems))
+    return result.verdict
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,12 +112,12 @@ def sequential_aa(rng: np.random.Generator) -> bool:
 
 def noninferiority_at_margin(rng: np.random.Generator) -> bool:
     """Non-inferiority, δ = 1 sd, the treatment exactly δ worse, 5 vs 5 seeds: a false "supported"."""
-    return verdict(two_arms(rng, 5, -1.0), check(test="non-inferiority", margin=1.0)) == stats.SUPPORTED
+    return verdict(two_arms(rng, 5, -1.0), check(test=NONINFERIORITY, margin=1.0)) == stats.SUPPORTED
 
 
 def equivalence_at_margin(rng: np.random.Generator) -> bool:
     """Equivalence, δ = 1 sd, the arms exactly δ apart, 10 vs 10 seeds: a false "supported"."""
-    return verdict(two_arms(rng, 10, 1.0), check(test="equivalence", margin=1.0)) == stats.SUPPORTED
+    return verdict(two_arms(rng, 10, 1.0), check(test=EQUIVALENCE, margin=1.0)) == stats.SUPPORTED
 
 
 def no_effect_claim(checks: int) -> Callable[[np.random.Generator], bool]:
@@ -205,7 +210,7 @@ class Scenario:
 
     @property
     def description(self) -> str:
-        return " ".join((self.simulate.__doc__ or "").split())
+        return " ".join((self.simulate.__doc__ or "").split()).rstrip(".")
 
 
 SCENARIOS = (

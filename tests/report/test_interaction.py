@@ -50,20 +50,19 @@ def _cell_values(records, metric="val/acc"):
     return out
 
 
-def test_estimate_is_the_ols_interaction_coefficient_with_welch_se_and_satterthwaite_df():
+def test_estimate_is_the_ols_interaction_coefficient_with_hc3_se_and_satterthwaite_df():
     rng = np.random.default_rng(1)
     values = {"tA": rng.normal(1.0, 0.1, 4), "bA": rng.normal(0.5, 0.3, 6),
               "tB": rng.normal(0.9, 0.05, 3), "bB": rng.normal(0.8, 0.2, 5)}
     e = interaction.estimate(values, "max", 0.05)
     means = {k: np.mean(v) for k, v in values.items()}
     assert e.diff == pytest.approx((means["tA"] - means["bA"]) - (means["tB"] - means["bB"]))
-    # Welch's se: the variance of each cell mean is s² / n (HC3 on this design would be s² / (n − 1))
-    parts = [np.var(v, ddof=1) / len(v) for v in values.values()]
+    # HC3 on this saturated design: the variance of each cell mean is s² / (n − 1)
+    parts = [np.var(v, ddof=1) / (len(v) - 1) for v in values.values()]
     assert e.se == pytest.approx(math.sqrt(sum(parts)))
     frame = pd.DataFrame([{"y": y, "f": int(k[0] == "t"), "g": int(k[1] == "A")} for k, v in values.items() for y in v])
     ref = smf.ols("y ~ f * g", frame).fit(cov_type="HC3", use_t=True)
-    assert e.diff == pytest.approx(ref.params["f:g"])  # the OLS interaction coefficient
-    assert ref.bse["f:g"] == pytest.approx(math.sqrt(sum(np.var(v, ddof=1) / (len(v) - 1) for v in values.values())))
+    assert e.diff == pytest.approx(ref.params["f:g"]) and e.se == pytest.approx(ref.bse["f:g"])
     # Satterthwaite's degrees of freedom, not N − 4
     df = sum(parts) ** 2 / sum(p ** 2 / (len(v) - 1) for p, v in zip(parts, values.values()))
     assert e.df == pytest.approx(df) and e.df < 18 - 4
@@ -95,7 +94,7 @@ def test_the_larger_drop_under_batch_norm_is_supported_and_printed():
     line = text_of(check).line()
     assert line.startswith("supported — under norm=batch the effect of data.batch_size=32 vs data.batch_size=2 is 0.300")
     assert "Δ (effect under norm=batch − effect under norm=layer) 0.270, 95% CI [" in line
-    assert "Welch se=" in line and "Satterthwaite df=" in line
+    assert "HC3 se=" in line and "Satterthwaite df=" in line
     assert "claimed larger under norm=batch than under norm=layer" in text_of(check).setup()
     assert set(check.run_ids) == {"data.batch_size=32, norm=batch", "data.batch_size=2, norm=batch",
                                   "data.batch_size=32, norm=layer", "data.batch_size=2, norm=layer"}
@@ -174,11 +173,11 @@ def test_diverged_runs_are_left_out_or_scored_as_chance():
     assert chance.estimate.cells["bA"].mean == pytest.approx((0.1 + sum(0.6 + 2 * n for n in NOISE[1:])) / 5)
 
 
-def test_power_is_welch_power_over_the_four_cells():
+def test_power_is_the_hc3_satterthwaite_power_over_the_four_cells():
     check = judge_check(cell_records(), CHECK)
     e = check.estimate
     variances = [e.cells[c].std ** 2 for c in interaction.CELLS]
-    assert check.detectable == pytest.approx(power.detectable(variances, [5] * 4, 0.05))
+    assert check.detectable == pytest.approx(power.detectable(variances, [5] * 4, 0.05, hc3=True))
     assert "Satterthwaite df=" in text_of(check).power_text()
 
 

@@ -109,6 +109,20 @@ def _count(work: Work, spec: CheckSpec, side: str, rows: list[dict], scorer: Sco
     return k, n
 
 
+def _one_run_out(k: dict[str, int], n: dict[str, int], goal: str, alpha: float, supported: bool) -> bool:
+    """Whether the decision survives leaving out any one run of either side (one with the event,
+    or one without)."""
+    for side in k:
+        for lost in (1, 0):  # a run with the event, a run without
+            if (k[side] if lost else n[side] - k[side]) == 0 or n[side] < 2:
+                continue
+            e = fisher(dict(k, **{side: k[side] - lost}), dict(n, **{side: n[side] - 1}))
+            one_for, one_against = (e.p_less, e.p_greater) if goal == "min" else (e.p_greater, e.p_less)
+            if not ((one_for if supported else one_against) < alpha / 2):
+                return False
+    return True
+
+
 def _past(event: EventSpec, value: float) -> bool:
     if event.above is not None and value >= event.above:
         return True
@@ -152,4 +166,6 @@ def judge(scope: Scope, spec: CheckSpec, look: Look, alpha: float, work: Work) -
     else:
         out["reason"] = (f"one-sided Fisher p={stats.fmt(one_for, 2)} ≥ {half} (opposite direction "
                          f"p={stats.fmt(one_against, 2)})")
+    if "verdict" in out:
+        out["one_seed_out"] = _one_run_out(k, n, spec.goal, alpha, out["verdict"] == stats.SUPPORTED)
     return out, required

@@ -8,10 +8,12 @@ interaction coefficient of the saturated OLS fit ``y ~ 1 + x_f + x_g + x_f·x_g`
 
     DiD = (mean[t, A] − mean[b, A]) − (mean[t, B] − mean[b, B])
 
-Its standard error is Welch's, ``sqrt(Σ_cells s²/n)`` (each cell may vary differently, as Welch
-allows for two sides; the fit's HC3 error would be ``sqrt(Σ s²/(n − 1))``), and the interval and p-values
-use the t distribution with Satterthwaite's degrees of freedom ``se⁴ / Σ (s²/n)² / (n − 1)``: with
-one cell much noisier than the others, that cell's few seeds set the degrees of freedom, not N − 4
+Its standard error is HC3's, which on this saturated design is ``sqrt(Σ_cells s²/(n − 1))``
+(heteroskedasticity-consistent: each cell may vary differently, as Welch allows for two sides), and
+the interval and p-values use the t distribution with Satterthwaite's degrees of freedom
+``se⁴ / Σ (s²/(n − 1))² / (n − 1)``: with one cell much noisier than the others, that cell's few
+seeds set the degrees of freedom, not N − 4. Welch's ``s²/n`` with the same degrees of freedom errs
+above the stated rate when one cell dominates; this one holds it (``python -m ablate.calibrate``)
 (:mod:`ablate.report.judge.power`). Δ is DiD for ``goal: max`` (the effect is claimed larger under A)
 and −DiD for ``goal: min``, and it is decided like any other interval
 (:func:`ablate.report.judge.stats.decide_interval`: superiority, non-inferiority, equivalence, no
@@ -29,7 +31,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as st
 
-from ablate.report.judge import power, stats
+from ablate.report.judge import power, robust, stats
 from ablate.report.judge.scope import Scope, Scorer, Work, at_seeds, note_pooled, pairs, score_groups
 from ablate.report.spec.claim import CheckSpec, metric_direction
 from ablate.report.judge.sequential import Look
@@ -80,8 +82,8 @@ class InteractionEstimate:
 
 
 def estimate(values: dict[str, Sequence[float]], goal: str = "max", alpha: float = stats.ALPHA) -> InteractionEstimate:
-    """The difference in differences of the four cells' values (keys :data:`CELLS`), Welch's
-    standard error and Satterthwaite's degrees of freedom."""
+    """The difference in differences of the four cells' values (keys :data:`CELLS`), HC3's standard
+    error and Satterthwaite's degrees of freedom."""
     arrays = {k: stats.finite(values.get(k, ())) for k in CELLS}
     cells = {k: stats.summarize(v, 1 - alpha) for k, v in arrays.items()}
     sign = -1 if goal == "min" else 1
@@ -92,7 +94,7 @@ def estimate(values: dict[str, Sequence[float]], goal: str = "max", alpha: float
     undefined = InteractionEstimate(cells, effects, diff, nan, nan, nan, nan, nan, nan, alpha, sign)
     if any(v.size < 2 for v in arrays.values()):
         return undefined
-    se, df = power.welch([cells[k].std ** 2 for k in CELLS], [cells[k].n for k in CELLS])
+    se, df = power.welch([cells[k].std ** 2 for k in CELLS], [cells[k].n for k in CELLS], hc3=True)
     scale = max(float(np.abs(v).max()) for v in arrays.values())
     if not math.isfinite(se) or se <= 1e-10 * max(scale, 1e-300):
         return undefined  # no seed-to-seed variation in any cell: the test is rounding noise
@@ -159,6 +161,9 @@ def judge(scope: Scope, spec: CheckSpec, look: Look, alpha: float, work: Work) -
         variances = [e.cells[c].std ** 2 for c in CELLS]
         out.update(verdict=decision.verdict, reason=decision.reason, p_support=decision.p_support,
                    p_against=decision.p_against, p_inside=decision.p_inside,
-                   detectable=power.detectable(variances, [e.cells[c].n for c in CELLS], alpha, spec.test),
-                   seeds_needed=power.seeds_needed(target, variances, e.df, alpha, spec.test))
+                   detectable=power.detectable(variances, [e.cells[c].n for c in CELLS], alpha, spec.test, hc3=True),
+                   seeds_needed=power.seeds_needed(target, variances, e.df, alpha, spec.test, hc3=True))
+        signs = {c: e.sign * (1.0 if (c[0] == "t") == (c[1] == "A") else -1.0) for c in CELLS}
+        out.update(robust.assess(values, signs, alpha, spec.test, spec.margin, decision.verdict, e.diff_low, e.diff_high,
+                                 hc3=True))
     return out, required

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ablate.report.judge import power, stats
+from ablate.report.judge import power, robust, stats
 from ablate.report.judge.scope import (
     SIDES, Scope, Scored, Scorer, Work, at_seeds, missing_level_reason, note_pooled, pairs, score_groups, seed_of,
     union,
@@ -182,6 +182,8 @@ def estimate(scope: Scope, spec: CheckSpec, look: Look, alpha: float, work: Work
                p_against=decision.p_against, p_inside=decision.p_inside,
                detectable=power.detectable(variances, ns, alpha, spec.test),
                seeds_needed=power.seeds_needed(target, variances, power.welch(variances, ns)[1], alpha, spec.test))
+    signs = {"treatment": -1.0, "baseline": 1.0} if spec.goal == "min" else {"treatment": 1.0, "baseline": -1.0}
+    out.update(robust.assess(values, signs, alpha, spec.test, spec.margin, decision.verdict, c.diff_low, c.diff_high))
     for side, level in zip(SIDES, (spec.treatment, spec.baseline)):
         if not values[side].size:
             out["reason"] = missing_level_reason(scope, spec.factor, level)

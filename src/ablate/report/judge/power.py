@@ -35,13 +35,15 @@ SD_CONFIDENCE = 0.6   # the figures use this one-sided upper confidence bound of
 MAX_SEEDS = 10_000
 
 
-def welch(variances: Sequence[float], ns: Sequence[int]) -> tuple[float, float]:
+def welch(variances: Sequence[float], ns: Sequence[int], hc3: bool = False) -> tuple[float, float]:
     """Welch's standard error of a sum of group means (±1 each) and Satterthwaite's degrees of
-    freedom: ``se² = Σ v/n``, ``df = se⁴ / Σ (v/n)² / (n − 1)``; NaN when a group has n < 2."""
+    freedom: ``se² = Σ v/n``, ``df = se⁴ / Σ (v/n)² / (n − 1)``; NaN when a group has n < 2.
+    ``hc3``: each group mean's variance is ``v/(n − 1)`` instead (HC3 on a saturated design: the
+    interaction check's, which with Welch's ``v/n`` errs above its rate when one cell dominates)."""
     v, n = np.asarray(variances, dtype=float), np.asarray(ns, dtype=float)
     if v.size == 0 or (n < 2).any() or not np.isfinite(v).all():
         return math.nan, math.nan
-    parts = v / n
+    parts = v / (n - 1) if hc3 else v / n
     total = float(parts.sum())
     denominator = float((parts ** 2 / (n - 1)).sum())
     return math.sqrt(total), (total ** 2 / denominator if denominator > 0 else math.nan)
@@ -70,10 +72,10 @@ def power(effect: float, se: float, df: float, alpha: float, test: str = "superi
 
 
 def detectable(variances: Sequence[float], ns: Sequence[int], alpha: float, test: str = "superiority",
-               target: float = POWER) -> float:
+               target: float = POWER, hc3: bool = False) -> float:
     """The smallest effect (equivalence: the smallest δ) the check's seeds find with probability
     ``target``, at the upper confidence bound of the measured variances."""
-    se, df = welch(variances, ns)
+    se, df = welch(variances, ns, hc3)
     se *= math.sqrt(sd_inflation(df))
     if not (math.isfinite(se) and se > 0):
         return math.nan
@@ -84,7 +86,7 @@ def detectable(variances: Sequence[float], ns: Sequence[int], alpha: float, test
 
 
 def seeds_needed(effect: float, variances: Sequence[float], df: float, alpha: float, test: str = "superiority",
-                 target: float = POWER) -> int | None:
+                 target: float = POWER, hc3: bool = False) -> int | None:
     """About how many seeds per group (all groups equal, each with its measured variance taken at
     its upper confidence bound, from an estimate with ``df`` degrees of freedom) find ``effect``
     with probability ``target``; None when unknown."""
@@ -93,7 +95,7 @@ def seeds_needed(effect: float, variances: Sequence[float], df: float, alpha: fl
         return None
 
     def enough(n: int) -> bool:
-        se, dfn = welch(v, [n] * v.size)
+        se, dfn = welch(v, [n] * v.size, hc3)
         return power(effect, se, dfn, alpha, test) >= target
 
     if enough(2):

@@ -48,10 +48,20 @@ class CheckResult:
     detectable: float = math.nan      # smallest |Δ| the seeds detect with 80% power at `alpha`
     seeds_needed: int | None = None   # seeds per side (or cell) the margin (or |Δ|) needs
     need: frozenset = frozenset()     # (cell, seed) pairs the next look still lacks
+    room: float = math.nan            # the deciding bound's distance past its threshold, in half-widths
+    one_seed_out: bool | None = None  # the verdict survives leaving out any one seed per side (None: not assessed)
 
     @property
     def decided(self) -> bool:
         return self.verdict != stats.INCONCLUSIVE
+
+    @property
+    def borderline(self) -> bool:
+        """Decided by less than :data:`ablate.report.judge.robust.BORDERLINE_ROOM` of the interval's
+        half-width, or undone by leaving out one seed (:mod:`ablate.report.judge.robust`)."""
+        from ablate.report.judge.robust import is_borderline
+
+        return is_borderline(self.verdict, self.room, self.one_seed_out)
 
     @property
     def fails(self) -> bool:

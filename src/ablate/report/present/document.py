@@ -118,7 +118,8 @@ def _checks_table(claim: ClaimResult) -> Table:
         c, text = check, text_of(check, claim.budget)
         p_for = c.p_inside if c.spec.test == EQUIVALENCE else c.p_support
         rows.append([
-            str(i), Plain(c.spec.name), Plain(c.spec.clause or "—"), text.test_label, badge(text.verdict_label),
+            str(i), Plain(c.spec.name), Plain(c.spec.clause or "—"), text.test_label,
+            [badge(text.verdict_label), " (borderline)"] if c.borderline else badge(text.verdict_label),
             _side(text, "treatment"), _side(text, "baseline"), text.diff_text(), _p(p_for),
             f"{_p(c.p_against)} / {_p(c.p_holm)}",
             f"≥ {_num(c.detectable, 2)}" if c.detectable == c.detectable else "—",
@@ -152,6 +153,7 @@ def _check_details(i: int, c: CheckResult, budget: str) -> list:
     items.append(["seeds: ", Plain(text.seeds_line())])
     items.append(_look_line(c))
     items.append(["power: ", Plain(text.power_text())])
+    items.append(["robustness: ", Plain(text.robustness_text())])
     for side, counts in c.counts.items():
         shown = {k: v for k, v in counts.items() if v}
         if shown:

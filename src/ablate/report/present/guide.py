@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ablate.report.judge import power, stats
+from ablate.report.judge import power, robust, stats
 from ablate.report.present.render import Bullets, Code, Heading, badge
 
 
@@ -34,6 +34,12 @@ def reading_guide() -> list:
          "the check could not be evaluated; the reason is given). A null here reads \"not shown at "
          "budget=…\", with the smallest effect the seeds could have detected: it is not evidence against "
          "the claim."],
+        ["**Robustness** (each check's *robustness* line, and ", Code("borderline"), " in verdict.json): how far "
+         "the interval bound that decides sits past its threshold, in units of the interval's half-width, and "
+         "whether the verdict survives leaving out any one seed of each side (each cell for an interaction; "
+         "each run for an event check; sides need 3 seeds to leave one out). A verdict decided by less than "
+         f"{robust.BORDERLINE_ROOM:g} half-widths, or undone by one seed, is marked **borderline**: another "
+         "machine's floating point, or one more seed, may decide it differently."],
         [badge(stats.NOT_TESTED), ": a part of the statement no check measures (the reason is given); "
          "a claim is never supported on the strength of its tested parts alone without listing these."],
         ["A clause is supported when all its checks are, not supported when any is not supported or shows "
@@ -62,8 +68,8 @@ def reading_guide() -> list:
          "the grid is censored: the true width is at least that)."],
         ["With ", Code("interaction"), ", Δ is a difference in differences: the effect of the check's factor "
          "(treatment − baseline) under one level of a second factor minus its effect under another, from the "
-         "four cells' seed means, with Welch's standard error (each cell its own variance) and t with "
-         "Satterthwaite's degrees of freedom; it is decided like any other interval, "
+         "four cells' seed means, with HC3's standard error (each cell its own variance, s²/(n − 1) per cell "
+         "mean) and t with Satterthwaite's degrees of freedom; it is decided like any other interval, "
          "and every cell needs at least 2 ok seeds. The treatment and baseline columns then show each level's "
          "effect."],
         ["With ", Code("event"), ", the check counts the runs per side where the event happened (diverged, "

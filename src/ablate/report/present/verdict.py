@@ -45,6 +45,7 @@ def _check(c: CheckResult, budget: str) -> dict[str, Any]:
         "p_against": _number(c.p_against), "p_holm": _number(c.p_holm),
         "alpha": c.alpha, "alpha_total": c.alpha_total, "look": c.look + 1, "looks_planned": c.looks_planned,
         "detectable": _number(c.detectable), "seeds_needed": c.seeds_needed,
+        "room": _number(c.room), "one_seed_out": c.one_seed_out, "borderline": c.borderline,
     }
 
 
@@ -52,6 +53,7 @@ def _claim(claim: ClaimResult) -> dict[str, Any]:
     index = {id(c): i for i, c in enumerate(claim.checks)}
     return {
         "name": claim.name, "statement": claim.statement, "verdict": claim.verdict, "reason": claim.reason,
+        "borderline": [c.spec.name for c in claim.checks if c.borderline],
         "scope": dict(claim.scope), "budget": claim.budget, "seeds": claim.plan.describe(), "alpha": claim.alpha,
         "clauses": [{"name": c.clause.name, "text": c.clause.text, "verdict": c.verdict,
                      "not_tested": c.clause.not_tested, "explains": c.clause.explains,

@@ -80,13 +80,13 @@ class InteractionText(CheckText):
     def evidence_parts(self, e) -> list[str]:
         """``under norm=batch the effect of data.batch_size=32 vs 4 is 0.300 (32 0.910 vs 4 0.610, n=3
         vs 3); under norm=layer 0.050 (...); Δ (effect under norm=batch − effect under norm=layer)
-        0.250, 95% CI [0.21, 0.29]; Welch se=0.012, t=20.1, Satterthwaite df=7.6, p=3.1e-08``."""
+        0.250, 95% CI [0.21, 0.29]; HC3 se=0.012, t=20.1, Satterthwaite df=7.6, p=3.1e-08``."""
         parts = [f"under {self.level_text('A')} the effect of {self.treatment_label} vs {self.baseline_label} is "
                  f"{self._effect_text('A')}", f"under {self.level_text('B')} {self._effect_text('B')}"]
         if e.defined:
             parts += [f"Δ ({self.diff_label}) {stats.fmt(e.diff)}, {stats.ci_label(e.alpha)} CI "
                       f"[{stats.fmt(e.diff_low)}, {stats.fmt(e.diff_high)}]",
-                      f"Welch se={stats.fmt(e.se, 2)}, t={stats.fmt(e.t)}, Satterthwaite df={stats.fmt(e.df, 2)}, "
+                      f"HC3 se={stats.fmt(e.se, 2)}, t={stats.fmt(e.t)}, Satterthwaite df={stats.fmt(e.df, 2)}, "
                       f"p={stats.fmt(e.p, 2)}"]
         elif math.isfinite(e.diff):
             parts.append(f"Δ ({self.diff_label}) {stats.fmt(e.diff)}")
@@ -97,11 +97,11 @@ class InteractionText(CheckText):
         return (f"{self.metric_label}: the effect of {self.treatment_label} vs {self.baseline_label} (mean at "
                 f"{fmt_level(self.spec.treatment)} − mean at {fmt_level(self.spec.baseline)}){self.where_text()}, claimed "
                 f"{bigger} under {self.level_text('A')} than under {self.level_text('B')}; Δ is the difference of the "
-                "two effects of the four cells' seed means (Welch's standard error, t with Satterthwaite's degrees "
-                "of freedom)")
+                "two effects of the four cells' seed means (HC3 standard error, each cell its own variance; t with "
+                "Satterthwaite's degrees of freedom)")
 
     def power_text(self) -> str:
         e = self.c.estimate
         if e is None or not e.defined:
             return "n/a (no interval: the interaction needs at least 2 ok seeds with some variation in each cell)"
-        return super().power_text().replace("Welch df", "Satterthwaite df", 1)
+        return super().power_text().replace("Welch df", "HC3 se, Satterthwaite df", 1)

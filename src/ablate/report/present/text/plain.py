@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ablate.report.judge import power, stats
+from ablate.report.judge import power, robust, stats
 from ablate.report.judge.results import CheckResult
 from ablate.report.judge.sequential import seeds_text
 from ablate.report.spec.claim import EQUIVALENCE, NONINFERIORITY, SUPERIORITY
@@ -116,6 +116,23 @@ class CheckText:
         value = "—" if self.c.detectable != self.c.detectable else stats.fmt(self.c.detectable, 2)
         return (f"{what}: {value} (in {self.metric_label}'s units; it rests on the sd estimated from these seeds, "
                 f"taken at its {power.SD_CONFIDENCE:.0%} upper confidence bound)") + self.needed_suffix()
+
+    def robustness_text(self) -> str:
+        """``**borderline**: the deciding bound sits 0.12 half-widths past its threshold (borderline below
+        0.25), and leaving out one seed undoes the verdict``, or the same without the mark."""
+        c = self.c
+        parts = []
+        if c.room == c.room:  # not NaN
+            where = "past" if c.room >= 0 else "short of"
+            parts.append(f"the deciding bound sits {stats.fmt(abs(c.room), 2)} half-widths {where} its threshold "
+                         f"(borderline below {robust.BORDERLINE_ROOM:g})")
+        if c.one_seed_out is not None:
+            parts.append("the verdict survives leaving out any one seed per side" if c.one_seed_out
+                         else "leaving out one seed undoes the verdict")
+        elif c.verdict in robust.DECIDED:
+            parts.append("too few seeds to leave one out")
+        text = "; ".join(parts) or "n/a"
+        return f"borderline: {text}" if c.borderline else text
 
     def needed_suffix(self) -> str:
         """``; the margin 0.02 would need about 12 seeds per side`` for an inconclusive check."""
