@@ -183,6 +183,12 @@ def _clauses(claim: dict) -> list:
     return parts or [badge(claim["verdict"])]
 
 
+def _borderline(claim: dict) -> str:
+    """`` (borderline: 1 check)`` when verdict.json marks checks of the claim borderline, else nothing."""
+    n = len(claim.get("borderline") or ())
+    return f" (borderline: {n} check{'s' if n != 1 else ''})" if n else ""
+
+
 def _hardware() -> str:
     text = f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPU cores"
     try:
@@ -223,7 +229,7 @@ def compose_index(entries: Sequence[Entry], out_dir: Path, overrides: Sequence[s
             rows.append([Code(e.name), Plain(e.problem or "no claim"), "", "", Plain(time_text)])
         for claim in e.claims:
             rows.append([[Code(e.name), " ", Link("report", link)], Plain(claim["statement"]), _clauses(claim),
-                         thumb, [badge(claim["verdict"]), " ", Plain(time_text)]])
+                         thumb, [badge(claim["verdict"]), _borderline(claim), " ", Plain(time_text)]])
     doc.add(Heading(2, "Claims"), Table(["experiment", "claim", "verdict per clause", "headline figure",
                                          "claim verdict, cost"], rows))
     versions = next((e.versions for e in entries if e.versions), {})

@@ -77,3 +77,10 @@ def test_a_clear_check_is_not_borderline_and_a_close_one_is(tmp_path):
     assert check["borderline"] is True and check["room"] == pytest.approx(close.room)
     assert verdicts["claims"][0]["borderline"] == [check["name"]]
     assert math.isfinite(check["room"])
+
+
+def test_the_catalogue_marks_a_claim_with_borderline_checks():
+    from ablate.catalogue import _borderline
+
+    assert _borderline({"borderline": ["a", "b"]}) == " (borderline: 2 checks)"
+    assert _borderline({"borderline": []}) == "" and _borderline({}) == ""  # an older verdict.json
