@@ -16,6 +16,7 @@ from statsmodels.stats.multitest import multipletests
 from ablate.report import build_report
 from ablate.report.judge import interaction, power
 from ablate.report.judge import stats
+from ablate.report.judge.sequential import look_alphas
 from ablate.report.judge.claim import judge_check, judge_claim
 from ablate.report.present.text import text_of
 from tests.report.records import NOISE, make_record, write_sweep
@@ -152,7 +153,7 @@ def test_an_open_interaction_check_asks_for_the_next_seed_of_its_four_cells():
                             claim=claim(), budget=budget) for s in range(2)]  # a cell the check does not read
     result = judge_claim(records, claim())
     check = result.checks[0]
-    assert check.verdict == stats.INCONCLUSIVE and check.looks_planned == 2 and check.alpha == pytest.approx(0.025)
+    assert check.verdict == stats.INCONCLUSIVE and check.looks_planned == 2 and check.alpha == pytest.approx(look_alphas(0.05, (2, 3))[0])
     assert {seed for _, seed in result.needs()} == {2}
     assert {(dict(cell)["norm"], dict(cell)["data.batch_size"]) for cell, _ in result.needs()} == {
         ("batch", "32"), ("batch", "2"), ("layer", "32"), ("layer", "2")}

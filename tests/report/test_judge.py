@@ -16,6 +16,7 @@ from ablate.report import build_report
 from ablate.report.records import tables as collect
 from ablate.report.spec import derived
 from ablate.report.judge import stats
+from ablate.report.judge.sequential import look_alphas
 from ablate.report.judge.claim import judge_check, judge_claim
 from ablate.report.present.text import text_of
 from tests.report.records import NOISE, history, make_record, toy_claim, two_level_records, write_sweep
@@ -172,7 +173,7 @@ def test_a_decided_check_stops_and_an_open_one_asks_for_its_next_look():
     result = judge_claim(records, SEQ_CLAIM)
     decided, open_ = result.checks
     assert decided.verdict == stats.SUPPORTED and decided.look == 0 and decided.looks_planned == 2
-    assert decided.alpha == pytest.approx(0.025) and decided.need == set()
+    assert decided.alpha == pytest.approx(look_alphas(0.05, (2, 3))[0]) and decided.need == set()
     assert open_.verdict == stats.INCONCLUSIVE and not open_.decided
     # its next look: seed 2 of the two cells it reads, and nothing for the decided check's cells
     assert {seed for _, seed in open_.need} == {2}
@@ -262,11 +263,12 @@ def test_every_experiment_claim_can_be_judged(experiment, tmp_path):
 
 
 def test_a_contradiction_holm_withdraws_asks_for_the_next_look():
-    """Both checks' intervals exclude the claim at look 1 (p < 0.025 each), but Holm over the two
-    (each p doubled for two looks) does not confirm it: both stay open and ask for seed 2."""
+    """Both checks' intervals exclude the claim at look 1 (p below that look's α each), but Holm over
+    the two (each p scaled by α / the look's α) does not confirm it: both stay open and ask for seed 2."""
+    first = look_alphas(0.05, (2, 3))[0]
     noise = (0.01, -0.01)
-    for d in np.linspace(0.01, 0.2, 2000):
-        if 0.013 < stats.compare([1.0 + d + n for n in noise], [1.0 + n * 1.3 for n in noise]).p < 0.024:
+    for d in np.linspace(0.01, 0.4, 4000):
+        if 0.6 * first < stats.compare([1.0 + d + n for n in noise], [1.0 + n * 1.3 for n in noise]).p < 0.95 * first:
             break
     else:
         raise AssertionError("no such difference")
@@ -279,7 +281,7 @@ def test_a_contradiction_holm_withdraws_asks_for_the_next_look():
                                        claim=SEQ_CLAIM, budget=SEQ))
     result = judge_claim(records, SEQ_CLAIM)
     for check in result.checks:
-        assert check.p_against < 0.025 and check.verdict == stats.INCONCLUSIVE and not check.decided
+        assert check.p_against < first and check.verdict == stats.INCONCLUSIVE and not check.decided
         assert check.history[0].verdict == stats.INCONCLUSIVE
         assert "after Holm's correction over 2 checks" in check.reason
     assert {seed for _, seed in result.needs()} == {2} and len(result.needs()) == 4

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from scipy import stats as st
 
-from ablate.report.judge.sequential import SeedPlan, fresh_seeds, look_alpha, looks, plan_of, schedule, seeds_text
+from ablate.report.judge.sequential import SeedPlan, fresh_seeds, look_alphas, looks, plan_of, schedule, seeds_text, spent
 from tests.report.records import make_record
 
 
@@ -52,10 +54,6 @@ def test_off_when_max_seeds_is_null_or_equal():
     assert looks(SeedPlan(), "tune", True)[0].judge is None  # unknown plan: every seed, once
 
 
-def test_alpha_is_split_over_the_planned_looks():
-    assert look_alpha(0.05, 3) == pytest.approx(0.05 / 3) and look_alpha(0.05, 1) == 0.05
-
-
 def _records(seeds, budget):
     return [make_record(f"r{s}", {"model.a": True}, s, {"train/loss": 1.0}, budget=budget) for s in seeds]
 
@@ -74,3 +72,18 @@ def test_plan_of_reads_the_budget_from_the_records():
 def test_seeds_text():
     assert seeds_text((0, 1, 2)) == "0-2" and seeds_text((3, 5)) == "3, 5" and seeds_text(None) == "every seed"
     assert SeedPlan(3, 8).describe() == "3 seeds per cell, up to 8 in looks 3 → 5 → 8"
+
+
+def test_looks_spend_alpha_by_obrien_fleming():
+    """Each direction errs at most α/2 over all looks, with most of it left for the last look; the
+    bounds agree with SciPy's multivariate normal (the looks' z statistics correlate as sqrt(t_j/t_k))."""
+    assert look_alphas(0.05, (8,)) == (0.05,)
+    alphas = look_alphas(0.05, (3, 5, 8))
+    assert alphas == pytest.approx((0.000504, 0.00899, 0.0471), rel=2e-3)
+    assert alphas[0] < alphas[1] < alphas[2] < 0.05 and sum(alphas) > 0.05  # more than Bonferroni's 0.05/3 each
+    assert spent(0.05, 1.0) == pytest.approx(0.025)
+    t = np.array([3, 5, 8]) / 8
+    corr = np.sqrt(np.minimum.outer(t, t) / np.maximum.outer(t, t))
+    bounds = st.norm.isf(np.array(alphas) / 2)
+    stay = st.multivariate_normal.cdf(bounds, mean=np.zeros(3), cov=corr, rng=np.random.default_rng(0))
+    assert 1 - stay == pytest.approx(0.025, abs=2e-4)

@@ -4,8 +4,8 @@ combine checks into clauses and clauses into the claim.
 The sweeper (``hydra/sweeper: ablate``) calls :func:`judge_claim` after every look to learn which
 checks are still open and which runs their next look needs (``CheckResult.need``); the report
 calls the same function on the finished sweep. So both judge alike: at look k each cell counts only
-the seeds of look k (:mod:`ablate.report.judge.sequential`), judged at alpha / K, and a check's verdict
-is the one of the first look that decided it.
+the seeds of look k (:mod:`ablate.report.judge.sequential`), judged at that look's share of alpha
+(O'Brien–Fleming α-spending), and a check's verdict is the one of the first look that decided it.
 
 * A ``tune`` check whose judging seeds include the seeds that chose (no fresh seeds: smoke, or
   ``max_seeds`` too small, or ``fresh_seeds: false``) is **exploratory**: judged once, at its first
@@ -16,7 +16,7 @@ is the one of the first look that decided it.
   reads has a record (a look with runs missing is shown, but decides nothing).
 * Multiplicity: a clause (and the claim) is supported only when every check of it is
   (intersection-union: no correction needed). Every way a check can fail goes through one Holm
-  correction over the claim's checks, after multiplying each p by its number of looks: a check is
+  correction over the claim's checks, after scaling each p by alpha / its look's alpha: a check is
   "not supported" (contradicted) or shows "no effect within ±δ" only when that adjusted p < alpha
   (and its interval says so); otherwise it stays inconclusive and its next look may tell.
 """
@@ -30,7 +30,7 @@ from typing import Any, Sequence
 from ablate.report.judge import stats
 from ablate.report.judge.look import judge_look, scope_of
 from ablate.report.judge.results import CheckResult, ClaimResult, ClauseResult, LookEntry
-from ablate.report.judge.sequential import METHOD, SeedPlan, fresh_seeds, look_alpha, looks, plan_of
+from ablate.report.judge.sequential import METHOD, SeedPlan, fresh_seeds, look_alphas, looks, plan_of
 from ablate.report.records.values import record_cell
 from ablate.report.spec.claim import CheckSpec, ClaimSpec, parse_claim
 
@@ -62,7 +62,8 @@ class _Replay:
     offset: int          # the round of its first look: 1 for fresh judging seeds (chosen after round 0)
     fresh: bool
     scope: Any
-    alpha: float
+    alphas: tuple[float, ...]  # each look's alpha (α-spending over its looks)
+    total: float
     result: CheckResult | None = None
     history: list = field(default_factory=list)
     done: bool = False   # decided, out of looks, or waiting for runs
@@ -74,10 +75,11 @@ class _Replay:
         return bool(self.spec.tune) and not self.fresh
 
     def p_family(self) -> float:
-        """Its p of failing (against, or no effect), times its planned looks, for Holm over checks;
-        1 for an exploratory check, which cannot fail."""
+        """Its p of failing (against, or no effect), scaled by total alpha / its look's alpha (so that
+        it is below alpha exactly when the look decides), for Holm over checks; 1 for an exploratory
+        check, which cannot fail."""
         p = self.result.p_fail if self.result is not None and not self.exploratory else float("nan")
-        return min(1.0, p * len(self.looks)) if math.isfinite(p) else 1.0
+        return min(1.0, p * self.total / self.result.alpha) if math.isfinite(p) else 1.0
 
 
 def _verdict_label(result: CheckResult) -> str:
@@ -89,7 +91,7 @@ def _verdict_label(result: CheckResult) -> str:
 def _look(state: _Replay, k: int, present: set) -> bool:
     """Judge look ``k`` of ``state``; True when every run it reads has a record. A look with runs
     missing decides nothing and ends the check's replay (its missing runs become ``need``)."""
-    current, required = judge_look(state.scope, state.spec, state.looks[k], state.alpha)
+    current, required = judge_look(state.scope, state.spec, state.looks[k], state.alphas[k])
     missing = frozenset(pair for pair in required if pair not in present)
     if missing and state.result is not None:  # a later look not run (yet): keep the last one
         state.result, state.done = replace(state.result, need=missing), True
@@ -108,6 +110,13 @@ def _look(state: _Replay, k: int, present: set) -> bool:
     return not missing
 
 
+def _alphas(alpha: float, planned: Sequence[Any]) -> tuple[float, ...]:
+    """Each planned look's alpha: O'Brien–Fleming spending over the looks' seeds per side."""
+    if any(look.judge is None for look in planned):
+        return (alpha,) * len(planned)
+    return look_alphas(alpha, tuple(len(look.judge) for look in planned))
+
+
 def _exploratory_reason(result: CheckResult) -> str:
     why = ("the claim sets fresh_seeds: false" if result.spec.fresh_seeds is False else
            "fresh judging seeds need budget.max_seeds ≥ budget.seeds + 2")
@@ -122,14 +131,14 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
     its next look (a check with fresh judging seeds takes its first in round 1, since its seeds are
     chosen from round 0). After each round, a check is decided when its interval supports the claim,
     or when it contradicts the claim or shows no effect with a Holm-adjusted p < alpha over the
-    claim's checks (each p times its number of looks). A check whose look lacks runs waits (``need``)."""
+    claim's checks (each p scaled by alpha / its look's alpha). A check whose look lacks runs waits (``need``)."""
     present = {(record_cell(r), r.get("seed")) for r in records}
     states = []
     for spec in specs:
         fresh, note = fresh_seeds(plan, spec.fresh_seeds) if spec.tune else (False, None)
         planned = looks(plan, spec.kind, fresh)
         states.append(_Replay(spec, planned, 1 if fresh else 0, fresh, scope_of(records, spec),
-                              look_alpha(alpha, len(planned)), note=note))
+                              _alphas(alpha, planned), alpha, note=note))
     rounds = max((s.offset + len(s.looks) for s in states), default=0)
     for r in range(rounds):
         took = []

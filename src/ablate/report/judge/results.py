@@ -34,7 +34,7 @@ class CheckResult:
     p_support: float = math.nan
     p_against: float = math.nan
     p_inside: float = math.nan
-    p_holm: float = math.nan          # Holm-adjusted over the claim's checks of min(1, looks × p_fail)
+    p_holm: float = math.nan          # Holm-adjusted over the claim's checks of min(1, p_fail × α_total / α)
     contradicts: bool = False         # this look's test contradicts the claim; Holm over the checks decides
     no_effect: bool = False           # this look's interval lies inside (−δ, δ); Holm over the checks decides
     alpha: float = stats.ALPHA        # per look

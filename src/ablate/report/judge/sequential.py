@@ -10,18 +10,26 @@ the looks the sweep ran.
   seeds it is judged at that value on seeds that did not choose: ``seeds ..``, in looks of their
   own schedule, capped so that no cell runs more than ``max_seeds`` seeds in total. Without fresh
   seeds the judging seeds are ``0 .. n_k - 1``, the choosing ones among them.
-* Alpha is split over a check's planned looks (Bonferroni: ``alpha / K`` at each), so the chance
-  of a false decision over all looks stays at most ``alpha``.
+* Alpha is spent over a check's planned looks by the Lan–DeMets O'Brien–Fleming spending function
+  (:func:`look_alphas`): little at the early looks, most at the last, with the chance of a false
+  decision in each direction over all looks at most ``alpha / 2``. Bonferroni (``alpha / K`` at each
+  look) spent much less than that (1.6% against 2.5% under A/A at looks 3 → 5 → 8).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Sequence
 
+import numpy as np
+from scipy import optimize
+from scipy import stats as st
+
 GROWTH = 1.6
-METHOD = "Bonferroni"
+_GRID = 1501  # points of the grid that carries the continuation density from look to look
+METHOD = "Lan–DeMets O'Brien–Fleming α-spending"
 
 
 @dataclass(frozen=True)
@@ -145,9 +153,51 @@ def looks(plan: SeedPlan, kind: str, fresh: bool) -> list[Look]:
     return [Look(k, selection, tuple(range(n))) for k, n in enumerate(schedule(plan.seeds, cap))]
 
 
-def look_alpha(alpha: float, planned: int) -> float:
-    """The alpha of one look when ``planned`` looks share ``alpha`` (Bonferroni)."""
-    return alpha / max(1, planned)
+def spent(alpha: float, fraction: float) -> float:
+    """The Lan–DeMets O'Brien–Fleming spending function at information ``fraction`` (seeds so far /
+    seeds at the last look), for one-sided level ``alpha / 2``: ``2 − 2 Φ(z(1 − alpha/4) / √t)``."""
+    return float(2 * st.norm.sf(st.norm.isf(alpha / 4) / np.sqrt(fraction)))
+
+
+@lru_cache(maxsize=256)
+def look_alphas(alpha: float, sizes: tuple[int, ...]) -> tuple[float, ...]:
+    """Each look's alpha (its interval is two-sided ``1 − alpha_k``, each direction one-sided at
+    ``alpha_k / 2``) when looks at ``sizes`` seeds per side share ``alpha`` by O'Brien–Fleming spending.
+
+    The one-sided z bounds c_k solve P(no crossing before look k, crossing at k) = spent(t_k) −
+    spent(t_{k−1}) under H0, where the looks' statistics are a Brownian motion ``B(t) = z_k √t_k`` in
+    information time (the usual normal theory of group-sequential tests); the sub-density of B on
+    the continuation region is carried from look to look on a grid (Armitage, McPherson & Rowe).
+    alpha_k = 2 (1 − Φ(c_k)). One look: ``alpha``."""
+    if len(sizes) <= 1:
+        return (alpha,)
+    t = np.asarray(sizes, dtype=float) / sizes[-1]
+    bounds: list[float] = []
+    grid = density = None
+    used, previous = 0.0, 0.0
+    for k, tk in enumerate(t):
+        share = spent(alpha, tk) - used
+        step = np.sqrt(tk - previous)
+
+        def crossing(c: float) -> float:
+            edge = c * np.sqrt(tk)
+            if density is None:
+                return float(st.norm.sf(c))
+            return float(np.sum(density * st.norm.sf((edge - grid) / step)))
+
+        c = float(optimize.brentq(lambda c: crossing(c) - share, -2.0, 12.0, xtol=1e-9))
+        bounds.append(c)
+        edge = c * np.sqrt(tk)
+        x = np.linspace(-12 * np.sqrt(tk), edge, _GRID)
+        width = x[1] - x[0]
+        if density is None:
+            new = st.norm.pdf(x / np.sqrt(tk)) / np.sqrt(tk)
+        else:
+            new = (density[None, :] * st.norm.pdf((x[:, None] - grid[None, :]) / step) / step).sum(axis=1)
+        grid, density = x, new * width  # probability mass per grid point
+        density[[0, -1]] /= 2  # trapezoid ends
+        used, previous = spent(alpha, tk), tk
+    return tuple(float(2 * st.norm.sf(c)) for c in bounds)
 
 
 def seeds_text(seeds: Sequence[int] | None) -> str:

@@ -26,7 +26,7 @@ def reading_guide() -> list:
          "bound; for equivalence twice the TOST p)."],
         [badge(stats.NOT_SUPPORTED), f": the interval lies wholly on the wrong side (below 0, below −δ, or "
          f"outside (−δ, δ)) **and** Holm's correction over the claim's checks keeps it: the Holm-adjusted "
-         f"**p against** (each raw p times its number of looks) is < {a:g}. The measurement contradicts the claim."],
+         f"**p against** (each raw p scaled by α / its look's α) is < {a:g}. The measurement contradicts the claim."],
         [badge("no effect within ±δ"), ": superiority checks with a margin only: the interval lies inside "
          "(−δ, δ), so any effect is smaller than δ, **and** the same Holm correction keeps it (its p is "
          "twice the TOST p). A finding in its own right, and it counts as not supported for the claim."],
@@ -47,8 +47,10 @@ def reading_guide() -> list:
          "(intersection-union: supporting needs no multiplicity correction)."],
         ["**Sequential seeds**: a sweep starts every cell at budget.seeds seeds and, while a check is "
          "undecided, adds seeds (about ×1.6 a look, up to budget.max_seeds) only to the cells that check "
-         f"reads. α = {a:g} is split over a check's planned looks (Bonferroni: α/K each); the verdict is the "
-         "one of the first look that decided, and the check says which look and how many seeds per side."],
+         f"reads. α = {a:g} is spent over a check's planned looks by the Lan–DeMets O'Brien–Fleming rule: "
+         "strict early looks, most of α at the last (looks 3 → 5 → 8 judge at α = 0.0005, 0.009, 0.047), so "
+         "that over all looks each direction errs at most α/2; the verdict is the one of the first look that "
+         "decided, and the check says which look and how many seeds per side."],
         ["**Power**: *detectable |Δ|* is the smallest difference past the check's threshold (for equivalence: "
          "the smallest δ) its seeds would find with 80% probability by the test the check runs: one-sided at "
          "α/2 with Welch's degrees of freedom (equivalence: two one-sided tests). It rests on the sd estimated "
