@@ -12,7 +12,7 @@ or an interaction's four cells) and Satterthwaite's degrees of freedom. So the f
 
 The sd behind ``se`` is estimated from the seeds at hand, and an estimated sd is as often too small
 as too large (with 3 seeds a side, by a factor of two either way). Plugging it in as if it were
-true overstates power (``python -m ablate.calibrate``: 68% instead of 80% at 3 vs 3). The figures
+true overstates power (simulated: 68% instead of 80% at 3 vs 3, 74% at 5 vs 5). The figures
 therefore use its one-sided :data:`SD_CONFIDENCE` upper confidence bound, ``s · sqrt(df / χ²(1 −
 SD_CONFIDENCE, df))``, which the calibration shows brings the power at the printed detectable effect
 back to about 80% on average at 3 vs 3 and 5 vs 5 seeds.
