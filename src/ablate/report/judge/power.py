@@ -10,8 +10,8 @@ or an interaction's four cells) and Satterthwaite's degrees of freedom. So the f
 * equivalence (two one-sided tests): the probability that the interval lies inside (−δ, δ) when the
   true Δ is 0, ``2 F(δ/se − t(1 − α/2, df)) − 1`` with F the t distribution.
 
-The sd behind ``se`` is estimated from the seeds at hand, and an estimated sd is as often too small
-as too large (with 3 seeds a side, by a factor of two either way). Plugging it in as if it were
+The sd behind ``se`` is estimated from the seeds at hand, and with 3 seeds a side it is often far
+from the true sd, more often below it than above. Plugging it in as if it were
 true overstates power (simulated: 68% instead of 80% at 3 vs 3, 74% at 5 vs 5). The figures
 therefore use its one-sided :data:`SD_CONFIDENCE` upper confidence bound, ``s · sqrt(df / χ²(1 −
 SD_CONFIDENCE, df))``, which the calibration shows brings the power at the printed detectable effect
