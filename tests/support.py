@@ -85,7 +85,15 @@ def run_ablate(args, cwd, *, module: str = "ablate", timeout: float = 600, env: 
 # An experiment's smoke run and what its report must show
 # ---------------------------------------------------------------------------------------------
 
-VERDICTS = ("**supported**", "**not supported**", "**inconclusive**", "**no effect", "**not tested**")
+def _verdicts() -> tuple[str, ...]:
+    """Every verdict as a report prints it in bold (``no effect within ±δ`` names its δ), from the one
+    list the judge keeps; not tested last."""
+    from ablate.report.judge import stats
+
+    return tuple("**no effect" if v == stats.NO_EFFECT else f"**{v}**" for v in (*stats.VERDICTS, stats.NOT_TESTED))
+
+
+VERDICTS = _verdicts()
 
 # The experiments the catalogue test runs (``python -m ablate.catalogue --only ...``, the session fixture
 # ``smoke_catalogue``); tests/test_experiments.py checks their sweeps there instead of running them again.
@@ -117,7 +125,7 @@ def check_report(sweep: Path, claim: dict) -> str:
 
     report = (sweep / "report.md").read_text()
     assert "verdict" in report.lower()
-    assert any(v in report for v in VERDICTS[:4]), "no overall verdict"
+    assert any(v in report for v in VERDICTS[:-1]), "no overall verdict"
     clauses = _section(report, "**Clauses**", "**Scope**")
     for clause in claim["clauses"]:
         line = next((ln for ln in clauses.splitlines() if f"(`{clause['name']}`)" in ln), None)
