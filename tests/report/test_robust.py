@@ -21,14 +21,14 @@ CHECK = toy_claim()["checks"][0]  # train/loss, lower is better
 
 @pytest.mark.parametrize("test, margin", [(SUPERIORITY, None), (SUPERIORITY, 0.5), (NONINFERIORITY, 0.5),
                                           (EQUIVALENCE, 0.5)])
-def test_verdict_of_is_the_intervals_decision_and_contrast_is_welchs_interval(test, margin):
+def test_interval_verdict_is_the_decisions_and_contrast_is_welchs_interval(test, margin):
     rng = np.random.default_rng(4)
     for _ in range(200):
         a, b = rng.normal(rng.normal(0, 0.5), 0.3, 5), rng.normal(0, 0.3, 4)
         c = stats.compare(a, b, "max", 0.05)
         low, high = robust.contrast({"a": a, "b": b}, {"a": 1.0, "b": -1.0}, 0.05)
         assert (low, high) == pytest.approx((c.diff_low, c.diff_high), abs=1e-12)
-        assert robust.verdict_of(low, high, test, margin) == stats.decide(c, test, margin).verdict
+        assert stats.interval_verdict(low, high, test, margin) == stats.decide(c, test, margin).verdict
 
 
 def test_room_is_the_deciding_bounds_distance_in_half_widths():
@@ -50,7 +50,7 @@ def test_one_seed_out_finds_the_seed_that_carries_a_verdict():
     assert robust.one_seed_out(steady, signs, 0.05, SUPERIORITY, None, stats.SUPPORTED) is True
     carried = {"a": np.array([0.0, 0.1, -0.1, 0.05, 3.0]), "b": np.array([0.0, 0.1, -0.1, 0.05, -0.05])}
     low, high = robust.contrast(carried, signs, 0.05)
-    assert robust.verdict_of(low, high, SUPERIORITY, None) == stats.INCONCLUSIVE
+    assert stats.interval_verdict(low, high, SUPERIORITY, None) == stats.INCONCLUSIVE
     assert robust.one_seed_out({"a": steady["a"][:2], "b": steady["b"]}, signs, 0.05, SUPERIORITY, None,
                                stats.SUPPORTED) is None
 

@@ -23,29 +23,10 @@ from scipy import stats as st
 
 from ablate.report.judge import stats
 from ablate.report.judge.power import welch
-from ablate.report.spec.claim import EQUIVALENCE, NONINFERIORITY
+from ablate.report.spec.claim import EQUIVALENCE
 
 BORDERLINE_ROOM = 0.25  # decided by less than a quarter of the interval's half-width: borderline
 DECIDED = (stats.SUPPORTED, stats.NOT_SUPPORTED, stats.NO_EFFECT)
-
-
-def verdict_of(low: float, high: float, test: str, margin: float | None) -> str:
-    """The verdict an interval gives (before Holm), as :func:`ablate.report.judge.stats.decide_interval`."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return stats.INCONCLUSIVE
-    if test == EQUIVALENCE:
-        delta = float(margin)
-        if -delta < low and high < delta:
-            return stats.SUPPORTED
-        return stats.NOT_SUPPORTED if low > delta or high < -delta else stats.INCONCLUSIVE
-    b = stats.bound(test, margin)
-    if low > b:
-        return stats.SUPPORTED
-    if high < b:
-        return stats.NOT_SUPPORTED
-    if margin is not None and test != NONINFERIORITY and -margin < low and high < margin:
-        return stats.NO_EFFECT
-    return stats.INCONCLUSIVE
 
 
 def room(low: float, high: float, test: str, margin: float | None, verdict: str) -> float:
@@ -89,7 +70,7 @@ def one_seed_out(groups: Mapping[str, np.ndarray], signs: Mapping[str, float], a
     for name, values in groups.items():
         for i in range(values.size):
             fewer = dict(groups, **{name: np.delete(values, i)})
-            if verdict_of(*contrast(fewer, signs, alpha, hc3), test, margin) != verdict:
+            if stats.interval_verdict(*contrast(fewer, signs, alpha, hc3), test, margin) != verdict:
                 return False
     return True
 

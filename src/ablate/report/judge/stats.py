@@ -184,39 +184,50 @@ def decide(c: Comparison, test: str = SUPERIORITY, margin: float | None = None) 
     return decide_interval(c, test, margin)
 
 
+def interval_verdict(low: float, high: float, test: str = SUPERIORITY, margin: float | None = None) -> str:
+    """The verdict of the interval ``[low, high]`` for ``test`` (before Holm), by the table above."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return INCONCLUSIVE
+    if test == EQUIVALENCE:
+        delta = float(margin)
+        if -delta < low and high < delta:
+            return SUPPORTED
+        return NOT_SUPPORTED if low > delta or high < -delta else INCONCLUSIVE
+    b = bound(test, margin)
+    if low > b:
+        return SUPPORTED
+    if high < b:
+        return NOT_SUPPORTED
+    if test == SUPERIORITY and margin is not None and -margin < low and high < margin:
+        return NO_EFFECT
+    return INCONCLUSIVE
+
+
 def decide_interval(c: Any, test: str = SUPERIORITY, margin: float | None = None) -> Decision:
     """The decision of a defined estimate's interval for ``test``: ``c`` is a :class:`Comparison`
     or any estimate with the same interval and tests (``diff``, ``diff_low``, ``diff_high``,
     ``alpha``, ``p`` against 0, ``p_at(value)``, ``p_inside(margin)``), e.g. the interaction's."""
-    a = c.alpha
     nan = float("nan")
     lo, hi, d = c.diff_low, c.diff_high, c.diff
-    ci = f"the {ci_label(a)} interval of Δ is [{fmt(lo)}, {fmt(hi)}]"
+    verdict = interval_verdict(lo, hi, test, margin)
+    ci = f"the {ci_label(c.alpha)} interval of Δ is [{fmt(lo)}, {fmt(hi)}]"
     if test == EQUIVALENCE:
         delta = float(margin)
         inside = c.p_inside(delta)
-        nearest = delta if d >= 0 else -delta
-        p_out = c.p_at(nearest) if abs(d) > delta else 1.0
-        if -delta < lo and hi < delta:
-            return Decision(SUPPORTED, f"{ci}, inside (−{fmt(delta)}, {fmt(delta)})", inside, p_out, inside)
-        if lo > delta or hi < -delta:
-            return Decision(NOT_SUPPORTED, f"{ci}, wholly outside (−{fmt(delta)}, {fmt(delta)})", inside, p_out,
-                            inside)
-        return Decision(INCONCLUSIVE, f"{ci}: neither inside nor wholly outside (−{fmt(delta)}, {fmt(delta)})",
-                        inside, p_out, inside)
+        p_out = c.p_at(delta if d >= 0 else -delta) if abs(d) > delta else 1.0
+        band = f"(−{fmt(delta)}, {fmt(delta)})"
+        reason = {SUPPORTED: f"{ci}, inside {band}", NOT_SUPPORTED: f"{ci}, wholly outside {band}"}.get(
+            verdict, f"{ci}: neither inside nor wholly outside {band}")
+        return Decision(verdict, reason, inside, p_out, inside)
     b = bound(test, margin)
     p = c.p_at(b) if b != 0 else c.p
     p_support, p_against = (p if d > b else 1.0), (p if d < b else 1.0)
     inside = c.p_inside(float(margin)) if margin is not None and test == SUPERIORITY else nan
     where = "0" if b == 0 else f"−δ = {fmt(b)}"
-    if lo > b:
-        return Decision(SUPPORTED, f"{ci}, above {where}", p_support, p_against, inside)
-    if hi < b:
-        return Decision(NOT_SUPPORTED, f"{ci}, below {where}", p_support, p_against, inside)
-    if test == SUPERIORITY and margin is not None and -margin < lo and hi < margin:
-        return Decision(NO_EFFECT, f"{ci}, inside (−{fmt(margin)}, {fmt(margin)}): any effect is smaller "
-                        "than the margin", p_support, p_against, inside)
-    return Decision(INCONCLUSIVE, f"{ci}, which contains {where}", p_support, p_against, inside)
+    reason = {SUPPORTED: f"{ci}, above {where}", NOT_SUPPORTED: f"{ci}, below {where}",
+              NO_EFFECT: f"{ci}, inside (−{fmt(margin)}, {fmt(margin)}): any effect is smaller than the margin"}.get(
+        verdict, f"{ci}, which contains {where}")
+    return Decision(verdict, reason, p_support, p_against, inside)
 
 
 def holm(pvalues: Sequence[float], alpha: float = ALPHA) -> list[float]:
