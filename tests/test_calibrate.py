@@ -35,8 +35,8 @@ def test_false_positive_rate_is_at_most_nominal(fragment):
     assert rate.holds, f"{scenario.name}: {rate.hits}/{rate.sims}, 95% interval [{rate.low:.3f}, {rate.high:.3f}]"
 
 
-@pytest.mark.parametrize("fragment", [f"detectable effect, {n} vs {n}" for n in (3, 5)])
-def test_power_at_the_printed_detectable_effect_is_about_80_percent(fragment):
+@pytest.mark.parametrize("fragment", [*(f"detectable effect, {n} vs {n}" for n in (3, 5)), "seeds needed, equivalence"])
+def test_power_at_the_printed_figures_is_about_80_percent(fragment):
     rate = calibrate.measure(_scenario(fragment), SIMS)
     assert rate.holds, f"{rate.hits}/{rate.sims}, 95% interval [{rate.low:.3f}, {rate.high:.3f}]"
 

@@ -200,6 +200,17 @@ def power_at_detectable(n: int) -> Callable[[np.random.Generator], bool]:
     return simulate
 
 
+def power_at_seeds_needed(rng: np.random.Generator) -> bool:
+    """Power: a pilot of 5 vs 5 equal seeds prints the seeds per side its equivalence margin (δ = 1.5
+    sd) would need; a fresh experiment of that many seeds a side, with equal arms, is called
+    "supported" (inside (−δ, δ))"""
+    spec = check(test=EQUIVALENCE, margin=1.5)
+    needed = judge_claim(two_arms(rng, 5), claim(spec)).checks[0].seeds_needed
+    if not needed:
+        return False
+    return verdict(two_arms(rng, needed), spec) == stats.SUPPORTED
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -227,6 +238,7 @@ SCENARIOS = (
     Scenario("events (Fisher), equal rates 0.3, 8 vs 8", equal_events, NOMINAL),
     Scenario("power at the printed detectable effect, 3 vs 3", power_at_detectable(3), stats.POWER, AT_LEAST, 600),
     Scenario("power at the printed detectable effect, 5 vs 5", power_at_detectable(5), stats.POWER, AT_LEAST, 600),
+    Scenario("power at the printed seeds needed, equivalence", power_at_seeds_needed, stats.POWER, AT_LEAST, 400),
 )
 
 
