@@ -118,7 +118,7 @@ def test_clauses_scope_and_seeds_are_printed_beside_the_verdict(tmp_path):
     assert "**supported** a is faster (`fast`): check 1" in claim_part
     assert "**not tested** a is cheaper (`cheap`): no cost data" in claim_part
     assert "- hardware: 2-core CPU" in claim_part and "- budget=quick" in claim_part
-    assert ("3 seeds per cell, up to 5 in looks 3 → 5; α = 0.05 per check, split over its looks (Lan–DeMets "
+    assert ("3 seeds per cell, up to 5 in looks 3 → 5; α = 0.05 per check, spent over its looks (Lan–DeMets "
             "O'Brien–Fleming α-spending), each decision one-sided at α/2") in claim_part
     assert "looks (decided at look 1): look 1: n=3 vs 3, α=0.00762" in text
 

@@ -60,6 +60,9 @@ def test_a_clear_check_is_not_borderline_and_a_close_one_is(tmp_path):
     assert clear.verdict == stats.SUPPORTED and clear.room > 5 and clear.one_seed_out is True
     assert not clear.borderline
     assert text_of(clear).robustness_text().startswith("the deciding bound sits ")
+    undecided = judge_check(two_level_records(0.5, 0.5), CHECK)
+    assert undecided.verdict == stats.INCONCLUSIVE and undecided.room < 0 and not undecided.borderline
+    assert text_of(undecided).robustness_text().startswith("the bound that would support the claim falls ")
     # treatment lower by just enough that the interval clears 0 by a hair
     base = two_level_records(0.5, 0.5)
     c0 = stats.compare([r["metrics"]["train/loss"] for r in base if r["run_id"][0] == "t"],

@@ -105,7 +105,7 @@ def _scope(claim: ClaimResult) -> list:
         items.append([Plain(claim.budget)])
     plan = claim.plan.describe()
     m = len(claim.checks)
-    items.append([f"seeds: {plan}; α = {claim.alpha:g} per check, split over its looks ({SEQUENTIAL_METHOD}), each "
+    items.append([f"seeds: {plan}; α = {claim.alpha:g} per check, spent over its looks ({SEQUENTIAL_METHOD}), each "
                   f"decision one-sided at α/2; contradictions and \"no effect\" Holm-corrected over the claim's "
                   f"{m} check{'s' if m != 1 else ''}"])
     items += [["note: ", Plain(n)] for n in claim.notes]

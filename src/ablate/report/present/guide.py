@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ablate.report.judge import power, robust, stats
+from ablate.report.judge.sequential import look_alphas
 from ablate.report.present.render import Bullets, Code, Heading, badge
 
 
@@ -48,7 +49,8 @@ def reading_guide() -> list:
         ["**Sequential seeds**: a sweep starts every cell at budget.seeds seeds and, while a check is "
          "undecided, adds seeds (about ×1.6 a look, up to budget.max_seeds) only to the cells that check "
          f"reads. α = {a:g} is spent over a check's planned looks by the Lan–DeMets O'Brien–Fleming rule: "
-         "strict early looks, most of α at the last (looks 3 → 5 → 8 judge at α = 0.0005, 0.009, 0.047), so "
+         "strict early looks, most of α at the last (looks 3 → 5 → 8 judge at α = "
+         f"{', '.join(f'{x:.2g}' for x in look_alphas(a, (3, 5, 8)))}), so "
          "that over all looks each direction errs at most α/2; the verdict is the one of the first look that "
          "decided, and the check says which look and how many seeds per side."],
         ["**Power**: *detectable |Δ|* is the smallest difference past the check's threshold (for equivalence: "

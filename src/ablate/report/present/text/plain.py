@@ -122,10 +122,12 @@ class CheckText:
         0.25), and leaving out one seed undoes the verdict``, or the same without the mark."""
         c = self.c
         parts = []
-        if c.room == c.room:  # not NaN
-            where = "past" if c.room >= 0 else "short of"
-            parts.append(f"the deciding bound sits {stats.fmt(abs(c.room), 2)} half-widths {where} its threshold "
+        if c.room == c.room and c.verdict in robust.DECIDED:  # not NaN
+            parts.append(f"the deciding bound sits {stats.fmt(c.room, 2)} half-widths past its threshold "
                          f"(borderline below {robust.BORDERLINE_ROOM:g})")
+        elif c.room == c.room:
+            parts.append(f"the bound that would support the claim falls {stats.fmt(-c.room, 2)} half-widths short "
+                         "of its threshold")
         if c.one_seed_out is not None:
             parts.append("the verdict survives leaving out any one seed per side" if c.one_seed_out
                          else "leaving out one seed undoes the verdict")
