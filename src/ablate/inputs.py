@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ablate.checks import (POSITIVE, Check, builtin, field_errors, in_range, integer, is_number, merged, number,
-                           one_of, required, unknown_fields)
+from ablate.checks import (BOOLEAN, POSITIVE, Check, builtin, field_errors, in_range, integer, is_number, merged,
+                           number, one_of, required, unknown_fields)
 
 # dims of one sample -> how the messages call it (the layouts of ablate.nn.parts)
 LAYOUTS = {1: "feature vectors", 2: "(C, L) signals", 3: "(C, H, W) images"}
@@ -38,7 +38,66 @@ def missing_vision_files(name: str, root: str) -> str | None:
 
 def _vision_files(source: Any) -> str | None:
     name = source.get("name")
-    return missing_vision_files(name, str(source.get("root"))) if name in VISION else None
+    if source.get("download") is True or name not in VISION:    # torchvision fetches what is missing
+        return None
+    return missing_vision_files(name, str(source.get("root")))
+
+
+# --- a user's files (ablate.data.files): what the config check finds without reading the data -----
+
+def npy_file(folder: str | Path, name: str) -> Path:
+    """The .npy file ``name`` (".npy" may be left off) in ``folder``; an absolute ``name`` is itself."""
+    file = Path(folder).expanduser() / str(name)
+    return file if file.suffix == ".npy" else file.with_name(file.name + ".npy")
+
+
+def missing_arrays(path: Any, inputs: Any = "x", labels: Any = "y") -> str | None:
+    """None when the inputs and labels arrays are there (keys of a .npz ``path``, or .npy files in the
+    folder ``path``), else a message naming the field and what would work."""
+    if not path:
+        return ("data.source.path is not set: give a .npz file (data=npz data.source.path=data.npz) or the "
+                "folder of the .npy files (data=npy data.source.path=DIR)")
+    file = Path(str(path)).expanduser()
+    if file.suffix != ".npz":
+        for field, name in (("inputs", inputs), ("labels", labels)):
+            if not npy_file(file, name).is_file():
+                return (f"data.source.{field}={name!r}: no file {npy_file(file, name)}; name a .npy file "
+                        f"(np.save) in data.source.path={str(path)!r}, or set data.source.path to a .npz file")
+        return None
+    if not file.is_file():
+        return (f"data.source.path={str(path)!r}: no such file; give a .npz file written by "
+                f"np.savez(path, x=inputs, y=labels)")
+    import numpy as np
+
+    with np.load(file, allow_pickle=False) as arrays:
+        keys = arrays.files
+    for field, key in (("inputs", inputs), ("labels", labels)):
+        if key not in keys:
+            return f"data.source.{field}={key!r} is not an array of {file}; its arrays: {', '.join(keys)}"
+    return None
+
+
+def missing_table(path: Any, target: Any = "label") -> str | None:
+    """None when ``path`` is a CSV file whose header has the column ``target``, else the message."""
+    if not path or not Path(str(path)).expanduser().is_file():
+        return (f"data.source.path={path!r}: no such file; give a CSV file with a header row, one example a "
+                f"row (data=csv data.source.path=table.csv data.source.target=COLUMN)")
+    import csv
+
+    with open(Path(str(path)).expanduser(), newline="") as f:
+        header = next(csv.reader(f), [])
+    if target not in header:
+        return f"data.source.target={target!r} is not a column of {path}; its columns: {', '.join(header)}"
+    return None
+
+
+def missing_images(path: Any) -> str | None:
+    """None when ``path`` is a folder with one sub-folder of images a class, else the message."""
+    folder = Path(str(path)).expanduser() if path else None
+    if folder is None or not folder.is_dir() or not any(p.is_dir() for p in folder.iterdir()):
+        return (f"data.source.path={path!r} is not a folder of class folders; the layout ImageFolder reads is "
+                f"PATH/<class>/<image>.png (e.g. PATH/cat/1.png, PATH/dog/2.jpg)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -67,7 +126,12 @@ SOURCES: dict[str, Source] = {   # function name (ablate.data.sources.<name>) ->
     "adding": Source(2, {**SAMPLES, **LENGTH}),
     "seq2seq": Source(2, {"task": one_of(*SEQ2SEQ_TASKS), **LENGTH, "num_symbols": integer(2), **SAMPLES},
                       per_position=True),
-    "vision": Source(3, {"name": required(one_of(*VISION)), **SAMPLES}, rule=_vision_files),
+    "vision": Source(3, {"name": required(one_of(*VISION)), **SAMPLES, "download": BOOLEAN}, rule=_vision_files),
+    # a user's files: how many dims a sample has is known only once they are read
+    "arrays": Source(None, SAMPLES, rule=lambda s: missing_arrays(s.get("path"), s.get("inputs", "x"),
+                                                                  s.get("labels", "y"))),
+    "table": Source(1, SAMPLES, rule=lambda s: missing_table(s.get("path"), s.get("target", "label"))),
+    "image_folder": Source(3, {**SAMPLES, "grayscale": BOOLEAN}, rule=lambda s: missing_images(s.get("path"))),
 }
 ANY_SOURCE = Source(None, {**SAMPLES, **LENGTH})     # a user's source: the fields every source means alike
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import lightning as L
 import torch
 
-from ablate.data.sources import Dataset
+from ablate.data.dataset import Dataset
+from ablate.data.files import as_dataset
 from ablate.inputs import layout_error
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -110,8 +111,30 @@ class IndexLoader:
             yield MemberBatch((x, y)) if members else (x, y)
 
 
+def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """The validation and test sizes of ``n`` examples; :class:`ValueError` when a split would be empty
+    (the test split may be, where ``test_fraction`` is 0), with the fewest examples that would do."""
+    def sizes(m: int) -> tuple[int, int, int]:
+        val, test = round(m * val_fraction), round(m * test_fraction)
+        return m - val - test, val, test
+
+    def enough(m: int) -> bool:
+        train, val, test = sizes(m)
+        return train >= 1 and val >= 1 and (test >= 1 or not test_fraction)
+
+    if not enough(n):
+        need = next((m for m in range(n + 1, 100_000) if enough(m)), None)
+        train, val, test = sizes(n)
+        raise ValueError(f"too few examples for the splits: data.source gives {n}, and data.val_fraction="
+                         f"{val_fraction}, data.test_fraction={test_fraction} leave {train} for training, {val} "
+                         f"for validation, {test} for testing; each needs at least one: give at least {need} "
+                         "examples, or change the fractions")
+    return sizes(n)[1:]
+
+
 class DataModule(L.LightningDataModule):
-    """Splits one in-memory :class:`Dataset` into train/val/test (seeded) and serves
+    """Splits one in-memory :class:`Dataset` (or what a user's source function returned: see
+    :func:`ablate.data.files.as_dataset`) into train/val/test (seeded) and serves
     :class:`IndexLoader` batches, with the tensors on the accelerator when there is one.
 
     ``seed`` orders the training batches; a list of seeds (a vectorized run) gives one order per
@@ -119,11 +142,12 @@ class DataModule(L.LightningDataModule):
     ``ablate.run.build`` gives both the same value. ``augment`` transforms training batches only.
     """
 
-    def __init__(self, source: Dataset, batch_size: int = 128, val_fraction: float = 0.15,
+    def __init__(self, source: Dataset | Any, batch_size: int = 128, val_fraction: float = 0.15,
                  test_fraction: float = 0.15, split_seed: int = 0, train_size: int | None = None,
                  eval_batch_size: int = 1024, seed: int | Sequence[int] = 0, on_device: bool = True,
                  batches_per_call: int = 1, augment: Augment | None = None):
         super().__init__()
+        source = as_dataset(source)
         self.source, self.batch_size, self.eval_batch_size = source, batch_size, eval_batch_size
         self.seed, self.on_device = seed, on_device
         self.batches_per_call, self.augment = max(1, int(batches_per_call)), augment
@@ -131,7 +155,7 @@ class DataModule(L.LightningDataModule):
                                    len(source.input_shape)):
             raise ValueError(message)
         n = len(source.y)
-        n_val, n_test = round(n * val_fraction), round(n * test_fraction)
+        n_val, n_test = split_sizes(n, val_fraction, test_fraction)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
         test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
         if train_size is not None:

@@ -8,27 +8,16 @@ import functools
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ablate.data.dataset import Dataset
+from ablate.data.files import arrays, image_folder, table  # noqa: F401  (ablate.data.sources.<name>)
 from ablate.inputs import SOURCES, VISION, missing_vision_files
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Dataset:
-    x: torch.Tensor          # float32, (N, *input_shape)
-    y: torch.Tensor          # int64 class labels, (N,), or one per output step, (N, L_out)
-    num_classes: int
-    name: str
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape[1:])
 
 
 def _dataset(x, y, num_classes: int, name: str) -> Dataset:
@@ -186,11 +175,12 @@ def seq2seq(task: str = "copy", length: int = 8, num_symbols: int = 8, num_sampl
     return _dataset(onehot.transpose(0, 2, 1), targets, num_symbols, f"{task}{length}")
 
 
-def vision(name: str, root: str, num_samples: int | None = None) -> Dataset:
-    """A torchvision data set read from a local ``root`` (never downloaded); train and test files are
-    pooled and re-split by the DataModule like every other source."""
+def vision(name: str, root: str, num_samples: int | None = None, download: bool = False) -> Dataset:
+    """A torchvision data set read from a local ``root``; train and test files are pooled and re-split
+    by the DataModule like every other source. Offline by default: with ``download`` (a machine with
+    a network) torchvision fetches the files that ``root`` lacks."""
     SOURCES["vision"].fields["name"].require("data.source.name", name)
-    problem = missing_vision_files(name, root)
+    problem = None if download else missing_vision_files(name, root)
     if problem:
         raise FileNotFoundError(problem)
     try:
@@ -199,7 +189,7 @@ def vision(name: str, root: str, num_samples: int | None = None) -> Dataset:
         raise RuntimeError(f"data={name} needs torchvision: pip install 'ablate[vision]'") from e
     cls_name, _, _, num_classes = VISION[name]
     cls = getattr(torchvision.datasets, cls_name)
-    parts = [cls(str(Path(root).expanduser()), train=train, download=False) for train in (True, False)]
+    parts = [cls(str(Path(root).expanduser()), train=train, download=bool(download)) for train in (True, False)]
     xs, ys = [], []
     for part in parts:
         data = torch.as_tensor(np.asarray(part.data))
