@@ -116,12 +116,13 @@ def builtin_family(target: Any) -> Family | None:
 
 
 def family_of(target: Any) -> Family:
-    """What ``model._target_`` accepts: a built-in family's entry, else what its class says (imported:
-    its ``accepts``, or its ``supported_norms`` and ablate's field names). Raises on an import failure."""
+    """What ``model._target_`` accepts: a built-in family's entry, else what its class (or factory)
+    says (imported: its ``accepts``, or its ``supported_norms`` and ablate's field names). Raises on an
+    import failure."""
     if (family := builtin_family(target)) is not None:
         return family
-    from hydra.utils import get_class
+    from hydra.utils import get_object
 
-    cls = get_class(str(target))
-    return getattr(cls, "accepts", None) or replace(ANY_FAMILY, name=cls.__name__,
-                                                    norms=getattr(cls, "supported_norms", None))
+    made = get_object(str(target))
+    return getattr(made, "accepts", None) or replace(ANY_FAMILY, name=getattr(made, "__name__", str(target)),
+                                                     norms=getattr(made, "supported_norms", None))

@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from ablate.checks import (BOOLEAN, FRACTION, POSITIVE, Check, distinct_list, field_errors, integer, is_int, is_number,
                            number, one_of, required)
-from ablate.families import ANY_FAMILY, DECODING, Family, family_of
+from ablate.contract import Signature, batch_errors, signature_errors, target_of
+from ablate.families import ANY_FAMILY, DECODING, Family, builtin_family, family_of
 from ablate.inputs import augment_errors, data_errors, source_of
 
 PRECISIONS = ("64", "64-true", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed", "bf16-true")
@@ -74,6 +75,8 @@ def _model_errors(model: Any, norm: str | None, data: Any) -> list[str]:
     target, errors = model.get("_target_"), []
     try:
         family = family_of(target) if target else ANY_FAMILY
+        if target and builtin_family(target) is None:    # a model of the user's own: the contract's checks
+            errors += signature_errors(target, Signature.of(target_of(model)), norm)
     except Exception as e:  # noqa: BLE001 - any import failure is a config error here
         family = ANY_FAMILY
         errors.append(f"model._target_={target!r} cannot be imported: {e}")
@@ -140,8 +143,10 @@ def claim_errors(claim: Any) -> list[str]:
 
 
 def validate(cfg: DictConfig) -> DictConfig:
-    """Raise :class:`ConfigError` listing every problem in ``cfg``; return it unchanged when it can run."""
-    errors = config_errors(cfg)
+    """Raise :class:`ConfigError` listing every problem in ``cfg``; return it unchanged when it can run.
+    A config without such problems and with a model of the user's own is then asked whether that model
+    takes a batch of the data (:func:`ablate.contract.batch_errors`: it builds both)."""
+    errors = config_errors(cfg) or batch_errors(cfg)
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
     return cfg
