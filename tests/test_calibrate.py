@@ -24,7 +24,7 @@ def test_records_are_the_shape_a_sweep_writes():
 
 
 @pytest.mark.parametrize("fragment", [
-    "equal arms", "looks 3 → 5 → 8", "non-inferiority", "equivalence", "3 checks, A/A", "events",
+    "equal arms", "looks 3 → 5 → 8", "non-inferiority", "equivalence, Δ = δ", "3 checks, A/A", "events",
     "fresh judging seeds", "no effect at claim level, Δ = δ, 3", "no effect at claim level, Δ = δ, 5",
     "same seeds choose", "10× noisier",
 ])

@@ -87,3 +87,26 @@ def test_the_catalogue_marks_a_claim_with_borderline_checks():
 
     assert _borderline({"borderline": ["a", "b"]}) == " (borderline: 2 checks)"
     assert _borderline({"borderline": []}) == "" and _borderline({}) == ""  # an older verdict.json
+
+
+def test_a_borderline_look_does_not_end_the_check_while_looks_remain():
+    """Look 1 (3 seeds) supports by a hair: the check asks for look 2's seeds instead of stopping,
+    and with them look 2 decides."""
+    budget = {"seeds": 3, "max_seeds": 5}
+    base = [0.004, -0.008, 0.0, 0.006, -0.002]
+    treat = [-0.002, 0.006, -0.004, 0.001, 0.003]
+    for d in np.linspace(0.001, 0.2, 4000):
+        records = two_level_records(0.5 - d, 0.5, noise=treat, base_noise=base, budget=budget)
+        first = [r for r in records if r["seed"] < 3]
+        check = judge_check(first, CHECK)
+        if check.verdict == stats.SUPPORTED:
+            break
+    assert check.verdict == stats.SUPPORTED and check.borderline and check.look == 0
+    assert {seed for _, seed in check.need} == {3, 4}  # the sweeper runs look 2's seeds
+    from ablate.report.judge.claim import judge_claim
+
+    result = judge_claim(first, toy_claim())
+    assert result.open_checks and {seed for _, seed in result.needs()} == {3, 4}
+    full = judge_check(records, CHECK)
+    assert full.look == 1 and len(full.history) == 2 and full.history[0].verdict == stats.SUPPORTED
+    assert full.verdict == stats.SUPPORTED and not full.need

@@ -12,6 +12,9 @@ the seeds of look k (:mod:`ablate.report.judge.sequential`), judged at that look
   look, and never supported or contradicted (``python -m ablate.calibrate`` measures how often
   choosing and judging on the same seeds calls equal arms "supported"). It takes no part in Holm's
   correction.
+* A look whose decision is borderline (:mod:`ablate.report.judge.robust`) does not end the check
+  while it has looks to go: the next look decides instead (and the sweeper runs its seeds). A check
+  is still called supported only at a look whose interval supports it, so this keeps the error rate.
 * A look decides when its interval does (:func:`ablate.report.stats.decide`) and every run it
   reads has a record (a look with runs missing is shown, but decides nothing).
 * Multiplicity: a clause (and the claim) is supported only when every check of it is
@@ -27,7 +30,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from ablate.report.judge import stats
+from ablate.report.judge import robust, stats
 from ablate.report.judge.look import judge_look, scope_of
 from ablate.report.judge.results import CheckResult, ClaimResult, ClauseResult, LookEntry
 from ablate.report.judge.sequential import METHOD, SeedPlan, fresh_seeds, look_alphas, looks, plan_of
@@ -168,7 +171,10 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
                 verdict = stats.INCONCLUSIVE
             elif verdict != stats.INCONCLUSIVE:
                 state.done = True
-            if r - state.offset >= len(state.looks) - 1:
+            last = r - state.offset >= len(state.looks) - 1
+            if state.done and not last and robust.is_borderline(verdict, result.room, result.one_seed_out):
+                state.done = False  # decided on a hair with looks to go: the next look decides instead
+            if last:
                 state.done = True
             state.result = replace(result, verdict=verdict, p_holm=adj)
             state.history[-1] = replace(state.history[-1], verdict=verdict)

@@ -119,8 +119,9 @@ class ClaimResult:
 
     @property
     def open_checks(self) -> list[CheckResult]:
-        """Checks whose next look still lacks runs: what a sequential sweep launches next."""
-        return [c for c in self.checks if not c.decided and c.need]
+        """Checks whose next look still lacks runs (undecided, or decided on a hair with looks to go):
+        what a sequential sweep launches next."""
+        return [c for c in self.checks if (not c.decided or c.borderline) and c.need]
 
     def needs(self) -> set:
         """The (cell, seed) pairs the open checks' next looks read and no record holds yet."""
