@@ -100,6 +100,99 @@ def missing_images(path: Any) -> str | None:
     return None
 
 
+# --- what a user's data must hold: the config check and the loaders (ablate.data.files) say it alike ---
+
+def rows_problem(name: str, inputs: str, x_shape: tuple, labels: str, y_shape: tuple) -> str | None:
+    """None when there is one label a row of inputs, else the message."""
+    if x_shape and y_shape and x_shape[0] == y_shape[0]:
+        return None
+    return (f"{name}: {x_shape[0] if x_shape else 'no'} inputs ({inputs}, shape {tuple(x_shape)}) but "
+            f"{y_shape[0] if y_shape else 'no'} labels ({labels}, shape {tuple(y_shape)}): give one label per "
+            "input, the same number of rows in both")
+
+
+def labels_problem(y: Any, name: str, labels: str) -> str | None:
+    """None when the labels ``y`` (an array) are class ids, integers >= 0 (0.0, 1.0, ... too), else the message."""
+    import numpy as np
+
+    whole = y.dtype.kind in "biu" or (y.dtype.kind == "f" and np.isfinite(y).all() and np.array_equal(y, np.round(y)))
+    if whole and not (y.size and y.min() < 0):
+        return None
+    shown = ", ".join(map(repr, list(dict.fromkeys(y.ravel().tolist()))[:4]))
+    return (f"{name}: the labels ({labels}) must be class ids, integers 0..K-1; they hold {shown}, ... ({y.dtype}). "
+            "Map each class to an integer first, e.g. with pandas: df[col] = df[col].astype('category').cat.codes")
+
+
+def split_problem(n: int, val_fraction: float, test_fraction: float) -> str | None:
+    """None when ``n`` examples leave at least one for training, one for validation and (unless
+    ``test_fraction`` is 0) one for testing, else the message, with the fewest examples that would do."""
+    def sizes(m: int) -> tuple[int, int, int]:
+        val, test = round(m * val_fraction), round(m * test_fraction)
+        return m - val - test, val, test
+
+    def enough(m: int) -> bool:
+        train, val, test = sizes(m)
+        return train >= 1 and val >= 1 and (test >= 1 or not test_fraction)
+
+    if enough(n):
+        return None
+    need = next((m for m in range(n + 1, 100_000) if enough(m)), None)
+    train, val, test = sizes(n)
+    return (f"too few examples for the splits: data.source gives {n}, and data.val_fraction={val_fraction}, "
+            f"data.test_fraction={test_fraction} leave {train} for training, {val} for validation, {test} for "
+            f"testing; each needs at least one: give at least {need} examples, or change the fractions")
+
+
+def _npz_shape(file: Path, key: str) -> tuple:
+    """The shape of array ``key`` of a .npz file, from its header alone."""
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(file) as z, z.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return read(member)[0]
+
+
+def _cell(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _user_data_problems(source: Any, val: Any, test: Any) -> list[str]:
+    """The rows, labels and split problems of a user's arrays or table, read without the inputs."""
+    import numpy as np
+
+    name = str(source.get("_target_")).rsplit(".", 1)[-1]
+    file = Path(str(source.get("path"))).expanduser()
+    if name == "arrays":
+        inputs, labels = source.get("inputs", "x"), source.get("labels", "y")
+        if file.suffix == ".npz":
+            x_shape = _npz_shape(file, inputs)
+            with np.load(file, allow_pickle=False) as f:
+                y = f[labels]
+        else:
+            x_shape = np.load(npy_file(file, inputs), mmap_mode="r", allow_pickle=False).shape
+            y = np.load(npy_file(file, labels), allow_pickle=False)
+        inputs, labels = f"data.source.inputs={inputs!r}", f"data.source.labels={labels!r}"
+    else:
+        import csv
+
+        with open(file, newline="") as f:
+            column = [_cell(row[source.get("target", "label")]) for row in csv.DictReader(f)]
+        y, x_shape = np.asarray(column), (len(column),)
+        inputs, labels = "data.source.features", f"data.source.target={source.get('target', 'label')!r}"
+    found = [rows_problem(file.stem, inputs, tuple(x_shape), labels, y.shape), labels_problem(y, file.stem, labels)]
+    if is_number(val) and is_number(test) and not found[0]:
+        found.append(split_problem(min(len(y), source.get("num_samples") or len(y)), val, test))
+    return [message for message in found if message]
+
+
 @dataclass(frozen=True)
 class Source:
     """A data source: the dims of one sample, its checked ``fields`` (``data.source.<key>``), whether
@@ -161,7 +254,10 @@ def data_errors(data: Any) -> list[str]:
     source = data.get("source")
     found = field_errors(data, DATAMODULE, "data") + _split_errors(data)
     if source is not None:
-        found += (source_of(source.get("_target_")) or ANY_SOURCE).errors(source)
+        source_errors = (source_of(source.get("_target_")) or ANY_SOURCE).errors(source)
+        found += source_errors
+        if not source_errors and any(source_of(source.get("_target_")) is SOURCES[n] for n in ("arrays", "table")):
+            found += _user_data_problems(source, data.get("val_fraction"), data.get("test_fraction"))
     return found
 
 

@@ -210,6 +210,28 @@ def test_a_missing_file_is_found_by_the_config_check(tmp_path, make, overrides, 
     assert len(errors) == 1 and expect.format(tmp=tmp_path) in errors[0]
 
 
+def test_the_config_check_reads_the_labels_not_the_inputs(tmp_path):
+    """Labels, lengths and the split sizes of a user's arrays or table, found before a sweep starts."""
+    x, y = _arrays(30)
+    np.savez(tmp_path / "floats.npz", x=x, y=y + 0.5)
+    np.save(tmp_path / "x.npy", x), np.save(tmp_path / "y.npy", y[:20])
+    _csv(tmp_path / "few.csv", 4)
+    cases = {
+        ("data=npz", f"data.source.path={tmp_path / 'floats.npz'}"):
+            "floats: the labels (data.source.labels='y') must be class ids, integers 0..K-1; they hold 0.5, 1.5",
+        ("data=npy", f"data.source.path={tmp_path}"):
+            ": 30 inputs (data.source.inputs='x.npy', shape (30, 5)) but 20 labels (data.source.labels='y.npy'",
+        ("data=csv", f"data.source.path={tmp_path / 'few.csv'}", "data.source.target=species"):
+            "too few examples for the splits: data.source gives 4",
+        ("data=npz", f"data.source.path={tmp_path / 'floats.npz'}", "data.source.labels=x"):
+            "x: 30 inputs (data.source.inputs='x', shape (30, 5)) but 30 labels",
+    }
+    for overrides, expect in list(cases.items())[:3]:
+        errors = config_errors(compose(list(overrides)))
+        assert len(errors) == 1 and expect in errors[0], (overrides, errors)
+    assert "must be class ids" in config_errors(compose(list(list(cases)[3])))[0]     # 2-d labels
+
+
 # --- the command line: a real run, and what each rejection leaves behind ------------------------------
 
 def test_a_csv_runs_end_to_end(tmp_path):
@@ -232,8 +254,22 @@ def test_a_bad_file_stops_the_command_and_writes_nothing(tmp_path, case):
     assert result.returncode == 2, (result.stdout + result.stderr)[-3000:]
     expect = "no such file" if case == "missing file" else "must be class ids, integers 0..K-1; they hold 0.5, 1.5"
     assert expect in result.stderr
+    assert os.listdir(cwd) == []          # the config check: before Hydra opens the run folder
     assert os.listdir(data) == ([] if case == "missing file" else ["t.csv"])
-    if case == "missing file":            # the config check: before Hydra opens the run folder
-        assert os.listdir(cwd) == []
-    else:                                 # read at build time: Hydra's own files, and no record, log or checkpoint
-        assert sorted(os.listdir(cwd / "run")) == [".hydra", "ablate.log"]
+
+
+def test_the_config_check_of_a_users_files_imports_no_torch(tmp_path):
+    import subprocess
+
+    from tests.support import PYTHON, subprocess_env
+
+    np.savez(tmp_path / "a.npz", x=np.zeros((30, 2)), y=np.arange(30) % 2)
+    _csv(tmp_path / "t.csv")
+    code = ("import sys; from ablate.inputs import data_errors; from omegaconf import OmegaConf\n"
+            f"for s in [dict(_target_='ablate.data.sources.arrays', path='{tmp_path / 'a.npz'}'),\n"
+            f"          dict(_target_='ablate.data.sources.table', path='{tmp_path / 't.csv'}', target='species')]:\n"
+            "    assert data_errors(OmegaConf.create(dict(batch_size=8, val_fraction=0.1, test_fraction=0.2,\n"
+            "                                             source=s))) == []\n"
+            "print('torch' in sys.modules)")
+    result = subprocess.run([PYTHON, "-c", code], env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr[-2000:]

@@ -7,7 +7,7 @@ import torch
 
 from ablate.data.dataset import Dataset
 from ablate.data.files import as_dataset
-from ablate.inputs import layout_error
+from ablate.inputs import layout_error, split_problem
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -114,22 +114,9 @@ class IndexLoader:
 def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
     """The validation and test sizes of ``n`` examples; :class:`ValueError` when a split would be empty
     (the test split may be, where ``test_fraction`` is 0), with the fewest examples that would do."""
-    def sizes(m: int) -> tuple[int, int, int]:
-        val, test = round(m * val_fraction), round(m * test_fraction)
-        return m - val - test, val, test
-
-    def enough(m: int) -> bool:
-        train, val, test = sizes(m)
-        return train >= 1 and val >= 1 and (test >= 1 or not test_fraction)
-
-    if not enough(n):
-        need = next((m for m in range(n + 1, 100_000) if enough(m)), None)
-        train, val, test = sizes(n)
-        raise ValueError(f"too few examples for the splits: data.source gives {n}, and data.val_fraction="
-                         f"{val_fraction}, data.test_fraction={test_fraction} leave {train} for training, {val} "
-                         f"for validation, {test} for testing; each needs at least one: give at least {need} "
-                         "examples, or change the fractions")
-    return sizes(n)[1:]
+    if problem := split_problem(n, val_fraction, test_fraction):
+        raise ValueError(problem)
+    return round(n * val_fraction), round(n * test_fraction)
 
 
 class DataModule(L.LightningDataModule):

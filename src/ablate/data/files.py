@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ablate.data.dataset import Dataset
-from ablate.inputs import missing_arrays, missing_images, missing_table, npy_file
+from ablate.inputs import labels_problem, missing_arrays, missing_images, missing_table, npy_file, rows_problem
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +26,13 @@ def checked(x: Any, y: Any, name: str, inputs: str = "inputs", labels: str = "la
     """``x`` and ``y`` as a :class:`Dataset`, its classes ``0..max(y)``; ``inputs`` and ``labels``
     are how the messages call the two (the fields that named them)."""
     x, y = np.asarray(x), np.asarray(y)
-    if y.ndim == 0 or x.ndim == 0 or len(x) != len(y):
-        raise ValueError(f"{name}: {x.shape[0] if x.ndim else 'no'} inputs ({inputs}, shape {x.shape}) but "
-                         f"{y.shape[0] if y.ndim else 'no'} labels ({labels}, shape {y.shape}): "
-                         "give one label per input, the same number of rows in both")
+    if problem := rows_problem(name, inputs, x.shape, labels, y.shape):
+        raise ValueError(problem)
     if x.dtype.kind not in "biuf":
         raise ValueError(f"{name}: the inputs ({inputs}) are {x.dtype}, not numbers: give numeric features")
-    if y.dtype.kind == "f" and np.isfinite(y).all() and np.array_equal(y, np.round(y)):
-        y = y.astype(np.int64)                      # 0.0, 1.0, 2.0 as saved by a float column
-    if y.dtype.kind not in "biu" or (y.size and y.min() < 0):
-        shown = ", ".join(map(repr, list(dict.fromkeys(y.ravel().tolist()))[:4]))
-        raise ValueError(f"{name}: the labels ({labels}) must be class ids, integers 0..K-1; they hold {shown}, ... "
-                         f"({y.dtype}). Map each class to an integer first, e.g. with pandas: "
-                         "df[col] = df[col].astype('category').cat.codes")
+    if problem := labels_problem(y, name, labels):
+        raise ValueError(problem)
+    y = y.astype(np.int64)
     if num_samples:
         x, y = x[:num_samples], y[:num_samples]
     return Dataset(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.long),   # copies: never read-only
