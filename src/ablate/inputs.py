@@ -155,11 +155,11 @@ def _npz_shape(file: Path, key: str) -> tuple:
         return read(member)[0]
 
 
-def _cell(value: str) -> Any:
+def _cell(value: str | None) -> Any:
     for kind in (int, float):
         try:
             return kind(value)
-        except ValueError:
+        except (TypeError, ValueError):
             pass
     return value
 
@@ -257,7 +257,10 @@ def data_errors(data: Any) -> list[str]:
         source_errors = (source_of(source.get("_target_")) or ANY_SOURCE).errors(source)
         found += source_errors
         if not source_errors and any(source_of(source.get("_target_")) is SOURCES[n] for n in ("arrays", "table")):
-            found += _user_data_problems(source, data.get("val_fraction"), data.get("test_fraction"))
+            try:
+                found += _user_data_problems(source, data.get("val_fraction"), data.get("test_fraction"))
+            except (OSError, ValueError, KeyError) as e:     # a torn zip, pickled objects, a bad header
+                found.append(f"data.source.path={source.get('path')!r} cannot be read: {e}")
     return found
 
 

@@ -155,6 +155,21 @@ def test_a_source_function_may_return_arrays_or_a_torch_dataset():
         as_dataset({"x": x, "y": y})
 
 
+def tensor_pairs(num_samples: int, num_features: int, num_classes: int, seed: int) -> torch.utils.data.Dataset:
+    """A user's source function, named by ``data.source._target_``: a map-style torch Dataset."""
+    x, y = _arrays(num_samples, num_features, num_classes, seed)
+    return torch.utils.data.TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+
+
+def test_a_source_function_named_in_the_config():
+    cfg = compose(["data=synthetic", "budget=smoke", f"data.source._target_={__name__}.tensor_pairs",
+                   "data.source.num_features=7", "data.batch_size=32"])
+    assert config_errors(cfg) == []
+    dm = instantiate(cfg.data)
+    assert dm.input_shape == (7,) and dm.num_classes == 4 and sum(len(s[1]) for s in dm.splits.values()) == 600
+    assert _one_batch(dm)[0].shape == (32, 7)
+
+
 # --- bad input: the message names the field and what would work --------------------------------------
 
 def test_labels_that_are_not_integers(tmp_path):
@@ -230,6 +245,9 @@ def test_the_config_check_reads_the_labels_not_the_inputs(tmp_path):
         errors = config_errors(compose(list(overrides)))
         assert len(errors) == 1 and expect in errors[0], (overrides, errors)
     assert "must be class ids" in config_errors(compose(list(list(cases)[3])))[0]     # 2-d labels
+    np.savez(tmp_path / "objects.npz", x=x, y=np.array([{"a": 1}] * 30, dtype=object))
+    errors = config_errors(compose(["data=npz", f"data.source.path={tmp_path / 'objects.npz'}"]))
+    assert len(errors) == 1 and errors[0].startswith(f"data.source.path='{tmp_path / 'objects.npz'}' cannot be read: ")
 
 
 # --- the command line: a real run, and what each rejection leaves behind ------------------------------
