@@ -177,6 +177,24 @@ def test_a_sweep_of_a_model_with_the_wrong_output_stops_before_any_job(models, t
     assert list(tmp_path.rglob("record.json")) == []
 
 
+def test_setting_a_field_the_model_does_not_take_is_refused_before_any_job(models, tmp_path):
+    """A sweep of model.depth over a model without depth would compare a model with itself under two
+    labels: the field named on the command line (or by a sweep) must reach the model, or nothing runs."""
+    result, run_dir, _ = _run(models, tmp_path, "Plain", "model.depth=3")
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-3000:]
+    assert ("model.depth=3 is set, but model._target_=usermodels.Plain takes no depth (its parameters: "
+            "input_shape, num_classes)") in out
+    assert not run_dir.exists()
+    sweep = tmp_path / "sweep"
+    path = os.pathsep.join(p for p in (str(models), os.environ.get("PYTHONPATH")) if p)
+    result = run_ablate(["-m", f"model._target_={MODULE}.Plain", "model.depth=2,4", "budget=smoke",
+                         f"hydra.sweep.dir={sweep}"], tmp_path, timeout=300, PYTHONPATH=path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2 and "takes no depth" in out and "sweep job" in out, out[-3000:]
+    assert not sweep.exists() and list(tmp_path.rglob("record.json")) == []
+
+
 # --- in process: the signature filter and the checks ---------------------------------------------------
 
 class _Net(nn.Module):

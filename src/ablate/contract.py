@@ -16,7 +16,7 @@ import functools
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -76,6 +76,27 @@ def signature_errors(target: str, signature: Signature, norm: str | None) -> lis
     if norm not in (None, "none") and not signature.takes("norm"):
         found.append(f"norm={norm} needs a model that takes norm; model._target_={target} takes no norm "
                      f"(its parameters: {signature.describe() or 'none'}); use norm=none")
+    return found
+
+
+def set_field_errors(model: Any, overrides: Sequence[str]) -> list[str]:
+    """A ``model.<key>`` that the command line or a sweep sets, on a model of the user's own whose
+    signature does not take it: never passed, the runs would differ only in their labels (a sweep of
+    ``model.depth`` over a model without ``depth`` compares a model with itself)."""
+    from ablate.families import builtin_family
+
+    target = model.get("_target_") if model is not None else None
+    if not target or builtin_family(str(target)) is not None:
+        return []
+    signature = Signature.of(target_of(model))
+    found = []
+    for text in overrides:
+        key, sep, value = str(text).lstrip("+~").partition("=")
+        field = key[len("model."):] if key.startswith("model.") else None
+        if sep and field and "." not in field and field not in HYDRA_KEYS and not signature.takes(field):
+            found.append(f"model.{field}={value} is set, but model._target_={target} takes no {field} (its parameters: "
+                         f"{signature.describe() or 'none'}): it would never reach the model, and runs that differ in "
+                         f"it would differ only in their labels; give the model a {field} parameter, or leave it out")
     return found
 
 

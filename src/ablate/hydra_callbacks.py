@@ -16,6 +16,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ablate.contract import set_field_errors
 from ablate.validate import ConfigError, validate
 
 log = logging.getLogger("ablate")
@@ -35,6 +36,10 @@ def check_job(config: DictConfig, where: str = "") -> None:
     stderr and exit with status 2."""
     try:
         validate(without_hydra(config))
+        overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+        errors = set_field_errors(config.get("model"), list(overrides))
+        if errors:
+            raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
     except ConfigError as e:
         print(f"ablate: {where}{e}", file=sys.stderr)
         raise SystemExit(2) from None
