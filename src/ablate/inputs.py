@@ -77,8 +77,8 @@ def missing_arrays(path: Any, inputs: Any = "x", labels: Any = "y") -> str | Non
     return None
 
 
-def missing_table(path: Any, target: Any = "label") -> str | None:
-    """None when ``path`` is a CSV file whose header has the column ``target``, else the message."""
+def missing_table(path: Any, target: Any = "label", features: Any = None) -> str | None:
+    """None when ``path`` is a CSV file whose header has the columns ``target`` and ``features``, else the message."""
     if not path or not Path(str(path)).expanduser().is_file():
         return (f"data.source.path={path!r}: no such file; give a CSV file with a header row, one example a "
                 f"row (data=csv data.source.path=table.csv data.source.target=COLUMN)")
@@ -88,6 +88,9 @@ def missing_table(path: Any, target: Any = "label") -> str | None:
         header = next(csv.reader(f), [])
     if target not in header:
         return f"data.source.target={target!r} is not a column of {path}; its columns: {', '.join(header)}"
+    if unknown := [str(c) for c in features or () if c not in header]:
+        return (f"data.source.features: {', '.join(unknown)} not columns of {path}; "
+                f"its columns: {', '.join(header)}")
     return None
 
 
@@ -223,7 +226,8 @@ SOURCES: dict[str, Source] = {   # function name (ablate.data.sources.<name>) ->
     # a user's files: how many dims a sample has is known only once they are read
     "arrays": Source(None, SAMPLES, rule=lambda s: missing_arrays(s.get("path"), s.get("inputs", "x"),
                                                                   s.get("labels", "y"))),
-    "table": Source(1, SAMPLES, rule=lambda s: missing_table(s.get("path"), s.get("target", "label"))),
+    "table": Source(1, SAMPLES, rule=lambda s: missing_table(s.get("path"), s.get("target", "label"),
+                                                                s.get("features"))),
     "image_folder": Source(3, {**SAMPLES, "grayscale": BOOLEAN}, rule=lambda s: missing_images(s.get("path"))),
 }
 ANY_SOURCE = Source(None, {**SAMPLES, **LENGTH})     # a user's source: the fields every source means alike

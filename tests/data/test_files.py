@@ -134,7 +134,8 @@ def test_torchvision_download_fetches_what_root_lacks(tmp_path, monkeypatch):
 def test_download_is_checked_by_the_config_check(tmp_path):
     offline = config_errors(compose(["data=torchvision", f"data.source.root={tmp_path}"]))
     assert len(offline) == 1 and "never downloads" in offline[0]
-    assert config_errors(compose(["data=torchvision", f"data.source.root={tmp_path}", "data.source.download=true"])) == []
+    online = compose(["data=torchvision", f"data.source.root={tmp_path}", "data.source.download=true"])
+    assert config_errors(online) == []
     bad = config_errors(compose(["data=torchvision", f"data.source.root={tmp_path}", "data.source.download=yes"]))
     assert "data.source.download='yes' is invalid; valid values: true, false" in bad
 
@@ -210,6 +211,8 @@ def test_too_few_examples_for_the_splits():
     (None, ["data=csv", "data.source.path={tmp}/nothing.csv"], "data.source.path='{tmp}/nothing.csv': no such file"),
     ("csv", ["data=csv", "data.source.path={tmp}/t.csv", "data.source.target=kind"],
      "data.source.target='kind' is not a column of {tmp}/t.csv; its columns: f1, f2, comment, f3, species"),
+    ("csv", ["data=csv", "data.source.path={tmp}/t.csv", "data.source.target=species", "data.source.features=[f1,f9]"],
+     "data.source.features: f9 not columns of {tmp}/t.csv; its columns: f1, f2, comment, f3, species"),
     (None, ["data=npz"], "data.source.path is not set: give a .npz file"),
     ("npz", ["data=npz", "data.source.path={tmp}/d.npz", "data.source.labels=label"],
      "data.source.labels='label' is not an array of {tmp}/d.npz; its arrays: x, y"),
@@ -263,16 +266,19 @@ def test_a_csv_runs_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("case", ["missing file", "labels"])
 def test_a_bad_file_stops_the_command_and_writes_nothing(tmp_path, case):
-    data, cwd = tmp_path / "data", tmp_path / "cwd"
-    data.mkdir(), cwd.mkdir()
+    """Relaunched into a finished run's folder: the config check stops it before Hydra writes there."""
+    data, cwd, earlier = tmp_path / "data", tmp_path / "cwd", tmp_path / "cwd" / "earlier"
+    data.mkdir(), earlier.mkdir(parents=True)
+    (earlier / "record.json").write_text('{"status": "ok"}')
     if case == "labels":
         _csv(data / "t.csv", 30, labels=[0.5, 1.5, 2.5] * 10)
     result = run_ablate(["data=csv", f"data.source.path={data / 't.csv'}", "data.source.target=species",
-                         "budget=smoke", f"hydra.run.dir={cwd / 'run'}"], cwd, timeout=300)
+                         "budget=smoke", f"hydra.run.dir={earlier}"], cwd, timeout=300)
     assert result.returncode == 2, (result.stdout + result.stderr)[-3000:]
     expect = "no such file" if case == "missing file" else "must be class ids, integers 0..K-1; they hold 0.5, 1.5"
     assert expect in result.stderr
-    assert os.listdir(cwd) == []          # the config check: before Hydra opens the run folder
+    assert os.listdir(cwd) == ["earlier"] and os.listdir(earlier) == ["record.json"]       # nothing written
+    assert (earlier / "record.json").read_text() == '{"status": "ok"}'                     # nor lost
     assert os.listdir(data) == ([] if case == "missing file" else ["t.csv"])
 
 

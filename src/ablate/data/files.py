@@ -64,7 +64,8 @@ def table(path: str, target: str = "label", features: Sequence[str] | None = Non
     columns (by default every other numeric column) the inputs, as (F,) vectors."""
     import pandas as pd
 
-    _require(missing_table(path, target))
+    if problem := missing_table(path, target, features):
+        raise (ValueError if Path(str(path)).expanduser().is_file() else FileNotFoundError)(problem)
     frame = pd.read_csv(Path(str(path)).expanduser())
     if features is None:
         rest = frame.drop(columns=[target])
@@ -72,9 +73,6 @@ def table(path: str, target: str = "label", features: Sequence[str] | None = Non
         if skipped := [c for c in rest.columns if c not in numeric.columns]:
             log.warning("%s: not numeric, left out of the features: %s", path, ", ".join(map(str, skipped)))
         features = list(numeric.columns)
-    elif unknown := [c for c in features if c not in frame.columns]:
-        raise ValueError(f"data.source.features: {', '.join(map(str, unknown))} not columns of {path}; "
-                         f"its columns: {', '.join(map(str, frame.columns))}")
     if not len(features):
         raise ValueError(f"{path}: no numeric column besides data.source.target={target!r}; "
                          "the features must be numbers")
