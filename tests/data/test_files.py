@@ -154,6 +154,10 @@ def test_a_source_function_may_return_arrays_or_a_torch_dataset():
         assert _one_batch(dm)[0].shape == (10, 5)
     with pytest.raises(ValueError, match="a source must return an ablate.data.Dataset, a pair of arrays"):
         as_dataset({"x": x, "y": y})
+    ragged = [(np.zeros(3 + i % 2), i % 2) for i in range(20)]          # inputs of two lengths
+    with pytest.raises(ValueError, match=r"whose inputs are ndarrays that do not stack into one array .*: give "
+                                         r"arrays or tensors of one shape"):
+        as_dataset(torch.utils.data.Subset(ragged, range(20)))
 
 
 def tensor_pairs(num_samples: int, num_features: int, num_classes: int, seed: int) -> torch.utils.data.Dataset:

@@ -132,7 +132,12 @@ def as_dataset(source: Any) -> Dataset:
             raise ValueError(f"data.source returned a {type(source).__name__} whose items are not (input, label) "
                              "pairs" if items else f"data.source returned an empty {type(source).__name__}")
         xs, ys = zip(*items)
-        x = torch.stack([torch.as_tensor(v) for v in xs]).numpy()
+        try:
+            x = torch.stack([torch.as_tensor(np.asarray(v, dtype=np.float32)) for v in xs]).numpy()
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"data.source returned a {type(source).__name__} whose inputs are {type(xs[0]).__name__}s"
+                             f" that do not stack into one array ({e}): give arrays or tensors of one shape (a "
+                             "torchvision set: transform=torchvision.transforms.ToTensor())") from None
         return checked(x, np.asarray([np.asarray(v) for v in ys]), type(source).__name__, "its inputs", "its labels")
     raise ValueError(f"data.source._target_ returned a {type(source).__name__}; a source must return an "
                      "ablate.data.Dataset, a pair of arrays (inputs, labels) with one row an example, or a "
