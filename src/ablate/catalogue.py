@@ -239,7 +239,7 @@ def compose_index(entries: Sequence[Entry], out_dir: Path, overrides: Sequence[s
                      ["built: ", Plain(datetime.now().isoformat(timespec="seconds"))]]))
     doc.add(Heading(2, "Reading it"),
             Para(["Each claim's verdict is its checks' verdict: **supported** only when every check is, "
-                  "**not supported** when a check contradicts it (Holm-corrected) or shows no effect, "
+                  "**not supported** when a check contradicts it or shows no effect (both Holm-corrected), "
                   "**inconclusive** otherwise; a clause no check can test is **not tested**. Open a report "
                   "for the numbers, the power of each check and the runs behind it."]))
     return doc

@@ -43,7 +43,7 @@ difference in differences)::
 Δ = (mean[32, batch] − mean[4, batch]) − (mean[32, layer] − mean[4, layer]) for ``goal: max`` (the
 effect is larger at ``interaction.treatment``), its negative for ``goal: min`` (smaller there), from
 the OLS fit of the four cells' seed values on both factors and their interaction term, with HC3
-standard errors (:mod:`ablate.report.judge.interaction`). ``test``, ``margin``, ``where``,
+standard errors and Satterthwaite degrees of freedom (:mod:`ablate.report.judge.interaction`). ``test``, ``margin``, ``where``,
 ``transform`` and ``on_diverged`` work as for a plain check; ``tune``/``spread``/``event`` do not
 combine with it. The four cells need at least 2 ok seeds each.
 
