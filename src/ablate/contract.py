@@ -88,15 +88,19 @@ def set_field_errors(model: Any, overrides: Sequence[str]) -> list[str]:
     target = model.get("_target_") if model is not None else None
     if not target or builtin_family(str(target)) is not None:
         return []
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     signature = Signature.of(target_of(model))
     found = []
-    for text in overrides:
-        key, sep, value = str(text).lstrip("+~").partition("=")
+    for override in OverridesParser.create().parse_overrides([str(o) for o in overrides]):
+        key = override.key_or_group
         field = key[len("model."):] if key.startswith("model.") else None
-        if sep and field and "." not in field and field not in HYDRA_KEYS and not signature.takes(field):
-            found.append(f"model.{field}={value} is set, but model._target_={target} takes no {field} (its parameters: "
-                         f"{signature.describe() or 'none'}): it would never reach the model, and runs that differ in "
-                         f"it would differ only in their labels; give the model a {field} parameter, or leave it out")
+        if override.is_delete() or not field or "." in field or field in HYDRA_KEYS or signature.takes(field):
+            continue
+        found.append(f"{key}={override.get_value_element_as_str()} is set, but model._target_={target} takes no "
+                     f"{field} (its parameters: {signature.describe() or 'none'}): it would never reach the model, and "
+                     f"runs that differ in it would differ only in their labels; give the model a {field} parameter, "
+                     "or leave it out")
     return found
 
 

@@ -26,10 +26,6 @@ def _number(x: Any) -> float | int | None:
     return x if math.isfinite(x) else None
 
 
-def _level(value: Any) -> str:
-    return fmt_level(value)
-
-
 def _check(c: CheckResult, budget: str) -> dict[str, Any]:
     spec, text = c.spec, text_of(c, budget)
     lo, hi = text.interval() if spec.kind != "events" else (math.nan, math.nan)
@@ -37,7 +33,7 @@ def _check(c: CheckResult, budget: str) -> dict[str, Any]:
     return {
         "name": spec.name, "clause": spec.clause, "kind": spec.kind, "test": spec.test, "margin": _number(spec.margin),
         "metric": spec.metric, "goal": spec.goal, "factor": spec.factor,
-        "treatment": _level(spec.treatment), "baseline": _level(spec.baseline),
+        "treatment": fmt_level(spec.treatment), "baseline": fmt_level(spec.baseline),
         "verdict": c.verdict, "verdict_label": text.verdict_label, "reason": text.reason,
         "n": {side: text.n(side) for side in ("treatment", "baseline")},
         "diff": _number(diff), "diff_low": _number(lo), "diff_high": _number(hi),
