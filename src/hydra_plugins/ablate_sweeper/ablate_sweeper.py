@@ -299,6 +299,7 @@ class AblateSweeper(Sweeper):
         look = 0
         log.info("ablate sweeper: %d cells, seeds %d up to %s (budget.seeds, budget.max_seeds); %d cell(s) vectorized",
                  len(grid), seeds, max_seeds if max_seeds is not None else seeds, sum(m is not None for m in packing))
+        _remove_finished_checkpoints(sweep_dir, _read_records(sweep_dir))
         for _ in range(MAX_ROUNDS):
             records = _read_records(sweep_dir)
             done = {(cell_key(r.get("overrides")), r.get("seed")) for r in records if is_ok(r)}
@@ -357,6 +358,20 @@ def _read_records(sweep_dir: Path) -> list[dict]:
     from ablate.results import load_records
 
     return load_records(sweep_dir)[0]
+
+
+def _remove_finished_checkpoints(sweep_dir: Path, records: list[dict]) -> None:
+    """A vectorized job killed after writing all its members' records but before removing its
+    checkpoint is never launched again (every run has a record), so its ``checkpoints/`` would stay:
+    remove it here, as a launched job does (``ablate.run``)."""
+    import shutil
+    from collections import Counter
+
+    written = Counter((r.get("vectorized") or {}).get("job") for r in records)
+    for r in records:
+        job = (r.get("vectorized") or {}).get("job")
+        if job and written[job] >= int((r.get("vectorized") or {}).get("members") or 0) > 0:
+            shutil.rmtree(sweep_dir / str(job) / "checkpoints", ignore_errors=True)
 
 
 def _judge(records: list[dict], claim: dict):
