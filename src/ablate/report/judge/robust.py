@@ -19,7 +19,7 @@ import math
 from typing import Mapping
 
 import numpy as np
-from scipy import stats as st
+from scipy import special
 
 from ablate.report.judge import stats
 from ablate.report.judge.power import welch
@@ -57,7 +57,7 @@ def contrast(groups: Mapping[str, np.ndarray], signs: Mapping[str, float], alpha
     if not (math.isfinite(se) and se > 0):
         return math.nan, math.nan
     diff = sum(signs[g] * float(groups[g].mean()) for g in names)
-    half = float(st.t.ppf(1 - alpha / 2, df)) * se
+    half = float(special.stdtrit(df, 1 - alpha / 2)) * se  # scipy.stats.t.ppf, without its ~40 µs overhead
     return diff - half, diff + half
 
 
