@@ -22,6 +22,9 @@ the seeds of look k (:mod:`ablate.report.judge.sequential`), judged at that look
   correction over the claim's checks, after scaling each p by alpha / its look's alpha: a check is
   "not supported" (contradicted) or shows "no effect within ±δ" only when that adjusted p < alpha
   (and its interval says so); otherwise it stays inconclusive and its next look may tell.
+* Controls (:mod:`ablate.report.judge.controls`): the claim's conditions for its checks to mean
+  something, judged on all the records; a failed one makes the clauses it guards **not informative at
+  this budget**. Checks keep their verdicts, so Holm's correction and the sweeper's seeds are unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from ablate.report.judge import robust, stats
+from ablate.report.judge.controls import apply_controls, judge_controls
 from ablate.report.judge.look import judge_look, scope_of
 from ablate.report.judge.results import CheckResult, ClaimResult, ClauseResult, LookEntry
 from ablate.report.judge.sequential import METHOD, SeedPlan, fresh_seeds, look_alphas, looks, plan_of
@@ -209,11 +213,16 @@ def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha:
     plan, notes = plan_of(records)
     checks = tuple(replay(records, spec.checks, plan, alpha))
     clauses = _clauses(spec, checks)
+    controls = judge_controls(records, spec.controls, alpha)
+    clauses = apply_controls(clauses, controls)
+    failed = [c.spec.name for c in controls if not c.holds]
     tested = [c for c in clauses if c.verdict != stats.NOT_TESTED and not c.clause.explains]
     if clauses:
         verdict = stats.combine([c.verdict for c in tested])
     else:
         verdict = stats.combine([c.verdict for c in checks])
+        if failed and checks:  # no clauses: a failed control guards the whole claim
+            verdict = stats.NOT_INFORMATIVE
     if not checks:
         reason = "the claim declares no checks"
     else:
@@ -223,9 +232,15 @@ def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha:
         untested = [c.clause.name for c in clauses if c.verdict == stats.NOT_TESTED]
         if untested:
             reason += f"; not tested: {', '.join(untested)}"
+        if failed:
+            guarded = [c.clause.name for c in clauses if c.verdict == stats.NOT_INFORMATIVE]
+            reason += (f"; not informative at this budget: control{'s' if len(failed) > 1 else ''} "
+                       f"{', '.join(failed)} {'fail' if len(failed) > 1 else 'fails'}"
+                       + (f" (clauses {', '.join(guarded)})" if guarded else ""))
     return ClaimResult(name=spec.name, statement=spec.statement, verdict=verdict, reason=reason, checks=checks,
                        plot=dict(spec.plot), claim=dict(claim), clauses=clauses, scope=dict(spec.scope), plan=plan,
-                       budget=budget_text(records), alpha=alpha, notes=tuple(notes))
+                       budget=budget_text(records), alpha=alpha, notes=tuple(notes),
+                       controls=controls)
 
 
 def judge_check(records: Sequence[dict[str, Any]], check: dict[str, Any], alpha: float = stats.ALPHA) -> CheckResult:

@@ -21,12 +21,29 @@ Holm's correction over the claim's checks keeps it (:mod:`ablate.report.judge`);
 Power: there is no interval and no effect size to power; the report gives instead the smallest
 one-sided p the run counts could reach at all (every run of one side with the event, none of the
 other's): when it is not below α, the check cannot decide at this budget whatever happens.
+
+Robustness (:mod:`ablate.report.judge.robust` for interval checks), in the same units and by the same
+borderline rule:
+
+* **room**: ``z(p) / z(α/2) − 1``, with ``z(p) = Φ⁻¹(1 − p)`` the normal quantile of the deciding
+  one-sided p (p for when supported or undecided, p against when contradicted). An interval
+  decides by ``t / t(1 − α/2) − 1`` half-widths, so this is the room an interval test with the same
+  one-sided p at the same level would have: positive exactly when p < α/2, 0.25 at
+  ``p = Φ(−1.25 z(α/2))`` (0.0071 at α/2 = 0.025). NaN when p = 1 (no evidence either way).
+* **flips**: the fewest runs whose outcome (event or not) would have to change to undo a decision:
+  the discrete counterpart of room, printed with it.
+* **one seed out**: whether the decision survives leaving out any one run of either side (one with
+  the event or one without; each run is one seed of its cell) **and** survives any one run's outcome
+  changing (flips > 1): for a count, one run on the other side of a threshold (another machine's
+  floating point) is what a last-bit difference looks like. A decision one run can undo either
+  way is borderline, like an interval one seed can undo.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
 import numpy as np
 from scipy import stats as st
 
@@ -48,6 +65,7 @@ class EventCounts:
     p_greater: float  # H1: the treatment has the event more often
     p_less: float     # H1: less often
     min_p: float      # the smallest one-sided p these n could reach
+    flips: int | None = None  # a decided look: the fewest runs whose outcome would have to change to undo it
 
     def fraction(self, side: str) -> float:
         return self.k[side] / self.n[side] if self.n[side] else math.nan
@@ -109,6 +127,45 @@ def _count(work: Work, spec: CheckSpec, side: str, rows: list[dict], scorer: Sco
     return k, n
 
 
+def one_sided(k: dict[str, int], n: dict[str, int], greater: bool) -> float:
+    """Fisher's one-sided p (as ``scipy.stats.fisher_exact``'s ``alternative="greater"``/``"less"``),
+    exactly from the hypergeometric law of the treatment's count: P(X ≥ k_t) or P(X ≤ k_t) with
+    X ~ Hypergeometric(n_t + n_b runs, k_t + k_b events, n_t drawn). Integer arithmetic, for the
+    many tables :func:`flips` tries."""
+    nt, nb, kt = n["treatment"], n["baseline"], k["treatment"]
+    total, events = nt + nb, k["treatment"] + k["baseline"]
+    support = range(max(0, nt - (total - events)), min(events, nt) + 1)
+    tail = [x for x in support if (x >= kt if greater else x <= kt)]
+    mass = sum(math.comb(events, x) * math.comb(total - events, nt - x) for x in tail)
+    return mass / math.comb(total, nt)
+
+
+def flips(k: dict[str, int], n: dict[str, int], greater: bool, level: float) -> int | None:
+    """The fewest runs whose outcome would have to change for the one-sided p of "the treatment has
+    the event more often" (``greater``; else "less often") to reach ``level`` or above: each change
+    moves the treatment's count against that direction or the baseline's toward it. None when the
+    p is already at or above ``level``."""
+    if one_sided(k, n, greater) >= level:
+        return None
+    step = -1 if greater else 1  # the treatment's count moves this way, the baseline's the other
+    for m in range(1, n["treatment"] + n["baseline"] + 1):
+        for i in range(m + 1):
+            kt, kb = k["treatment"] + step * i, k["baseline"] - step * (m - i)
+            if 0 <= kt <= n["treatment"] and 0 <= kb <= n["baseline"] and \
+                    one_sided({"treatment": kt, "baseline": kb}, n, greater) >= level:
+                return m
+    return None
+
+
+def room(p: float, alpha: float) -> float:
+    """A one-sided p's room at level ``alpha / 2``, in the units of an interval's half-width:
+    ``Φ⁻¹(1 − p) / Φ⁻¹(1 − α/2) − 1`` (the room an interval test with that one-sided p would have);
+    NaN when p is 1 or undefined."""
+    if not (math.isfinite(p) and 0 <= p < 1):
+        return math.nan
+    return float(st.norm.isf(max(p, 1e-300)) / st.norm.isf(alpha / 2) - 1)
+
+
 def _one_run_out(k: dict[str, int], n: dict[str, int], goal: str, alpha: float, supported: bool) -> bool:
     """Whether the decision survives leaving out any one run of either side (one with the event,
     or one without)."""
@@ -166,6 +223,13 @@ def judge(scope: Scope, spec: CheckSpec, look: Look, alpha: float, work: Work) -
     else:
         out["reason"] = (f"one-sided Fisher p={stats.fmt(one_for, 2)} ≥ {half} (opposite direction "
                          f"p={stats.fmt(one_against, 2)})")
+    supported = out.get("verdict") == stats.SUPPORTED
+    deciding = one_against if out.get("verdict") == stats.NOT_SUPPORTED else one_for
+    out["room"] = room(deciding, alpha)
     if "verdict" in out:
-        out["one_seed_out"] = _one_run_out(k, n, spec.goal, alpha, out["verdict"] == stats.SUPPORTED)
+        greater = supported == (spec.goal != "min")  # the direction the decision points to
+        out["estimate"] = replace(e, flips=flips(k, n, greater, alpha / 2))
+        # one run can undo it: left out, or its outcome changed (a loss on the other side of a threshold
+        # on another machine); either makes the look borderline (robust.is_borderline)
+        out["one_seed_out"] = _one_run_out(k, n, spec.goal, alpha, supported) and out["estimate"].flips != 1
     return out, required

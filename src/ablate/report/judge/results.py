@@ -14,6 +14,7 @@ from typing import Any
 from ablate.report.judge import stats
 from ablate.report.judge.sequential import SeedPlan
 from ablate.report.spec.claim import SUPERIORITY, CheckSpec, Clause
+from ablate.report.spec.controls import ControlSpec
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,40 @@ class ClauseResult:
     clause: Clause
     verdict: str
     checks: tuple[CheckResult, ...] = ()
+    judged: str | None = None      # not informative: what its checks said before a failed control overrode it
+    failed_controls: tuple[str, ...] = ()  # the failed controls that guard it (names)
+
+
+@dataclass(frozen=True)
+class ControlGroup:
+    """One group of a control's runs (a level of its ``each``, or all the runs its where keeps): the
+    mean of its values and the two one-sided (1 − α/2) bounds of that mean."""
+
+    level: Any                # the level of ``each`` (None: no each)
+    n: int
+    mean: float
+    low: float                # lower bound (NaN when n < 2)
+    high: float               # upper bound
+    holds: bool
+    tuned: Any = None         # tune: the level chosen
+    counts: dict[str, int] = field(default_factory=dict)   # diverged/failed/missing
+    run_ids: tuple[str, ...] = ()
+    problem: str | None = None   # why it cannot hold (fewer than 2 values, nothing to tune on)
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """A control judged: it holds when every group's bound clears its threshold(s)."""
+
+    spec: ControlSpec
+    holds: bool
+    groups: tuple[ControlGroup, ...] = ()
+    where: dict[str, Any] = field(default_factory=dict)   # resolved (min/max named levels)
+    above: float | None = None     # the thresholds resolved (chance + x, after transform)
+    below: float | None = None
+    chance: float | None = None    # the task's chance level, when the control needed it
+    alpha: float = stats.ALPHA
+    reason: str = ""               # why it could not be evaluated at all
 
 
 @dataclass(frozen=True)
@@ -112,6 +147,11 @@ class ClaimResult:
     budget: str = ""                  # "budget=quick, 10 epochs": what a null is a null at
     alpha: float = stats.ALPHA
     notes: tuple[str, ...] = ()
+    controls: tuple[ControlResult, ...] = ()
+
+    @property
+    def failed_controls(self) -> list[ControlResult]:
+        return [c for c in self.controls if not c.holds]
 
     @property
     def untested(self) -> list[ClauseResult]:

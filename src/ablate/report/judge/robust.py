@@ -11,6 +11,11 @@
 
 A decided look with room below :data:`BORDERLINE_ROOM`, or whose verdict one seed can undo, is
 **borderline**: floating point across machines, or one more seed, may decide it differently.
+
+Event checks have no interval; :mod:`ablate.report.judge.events` gives them the same two numbers on
+the same scale (room from the deciding one-sided Fisher p, ``z(p) / z(α/2) − 1``: the room an
+interval with that p would have; one seed out: one run left out, or one run's outcome changed) and
+this module's rule marks them borderline alike.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ INCONCLUSIVE = "inconclusive"
 NO_EFFECT = "no effect within ±δ"
 NOT_TESTED = "not tested"
 EXPLORATORY = "exploratory"  # a tune check judged on the seeds that chose: never supported or contradicted
+NOT_INFORMATIVE = "not informative at this budget"  # a clause a failed control guards (judge/controls.py)
 VERDICTS = (SUPPORTED, NOT_SUPPORTED, NO_EFFECT, INCONCLUSIVE, EXPLORATORY)
 ALPHA = 0.05
 POWER = 0.8  # the power the detectable effect and seeds needed are for (judge/power.py)
@@ -249,12 +250,13 @@ def combine(verdicts: Sequence[str]) -> str:
     """Checks -> clause, clauses -> claim (intersection-union): any not supported or no effect -> not
     supported; all supported -> supported; else inconclusive (no verdicts: inconclusive). An
     exploratory check decides nothing: it keeps its clause from being supported, like an
-    inconclusive one."""
+    inconclusive one. A clause not informative at this budget (a failed control) combines like an
+    inconclusive one, and labels the result: what keeps it undecided is then the budget."""
     if any(v in (NOT_SUPPORTED, NO_EFFECT) for v in verdicts):
         return NOT_SUPPORTED
     if verdicts and all(v == SUPPORTED for v in verdicts):
         return SUPPORTED
-    return INCONCLUSIVE
+    return NOT_INFORMATIVE if NOT_INFORMATIVE in verdicts else INCONCLUSIVE
 
 
 claim_verdict = combine  # the name the report used before clauses

@@ -16,6 +16,8 @@ from ablate.report.present.render import (
     Bullets, Code, CodeBlock, Document, Fig, Heading, Para, Plain, Quote, Table, Verdict, badge,
 )
 from ablate.report.present.text import CheckText, text_of
+from ablate.report.present.text.controls import ControlText
+from ablate.report.spec.controls import where_label
 from ablate.report.records import tables as collect
 from ablate.report.records.values import fmt_level, get_value, short_names
 from ablate.report.spec.claim import EQUIVALENCE
@@ -91,12 +93,50 @@ def _clauses(claim: ClaimResult) -> list:
         if c.checks:
             numbers = ", ".join(str(claim.checks.index(k) + 1) for k in c.checks)
             item.append(f": check{'s' if len(c.checks) > 1 else ''} {numbers}")
+            if c.failed_controls:
+                n = len(c.failed_controls)
+                item += [f"; control{'s' if n > 1 else ''} ", Plain(", ".join(c.failed_controls)),
+                         f" {'fail' if n > 1 else 'fails'}, so it cannot speak here (its checks said: {c.judged})"]
         elif c.clause.not_tested:
             item += [": ", Plain(c.clause.not_tested)]
         if c.clause.explains:
             item.append(" (why it happens: shown, not part of the claim's verdict)")
         items.append(item)
     return [Para(["**Clauses** (parts of the statement):"]), Bullets(items)]
+
+
+def _controls(claim: ClaimResult) -> list:
+    """Each control with its numbers: the conditions under which the checks mean something."""
+    if not claim.controls:
+        return []
+    rows = []
+    for control in claim.controls:
+        text = ControlText(control)
+        head = [Code(control.spec.name), *([" ", Plain(control.spec.text)] if control.spec.text else [])]
+        guards = Plain(text.guards(claim.clauses))
+        status = "holds" if control.holds else "**fails**"
+        if not control.groups:
+            rows.append([head, guards, Plain(f"{text.metric_label} {text.threshold()}"), Plain(text.where()),
+                         "—", "—", "—", [status, ": ", Plain(control.reason)]])
+            continue
+        for j, g in enumerate(control.groups):
+            label = text.group_label(g)
+            where = "; ".join(w for w in (where_label(control.where or control.spec.where), label) if w) or "every run"
+            result = "holds" if g.holds else "**fails**"
+            if g.problem:
+                result = [result, " (", Plain(g.problem), ")"]
+            counts = ", ".join(f"{v} {k}" for k, v in g.counts.items() if v)
+            rows.append([head if j == 0 else "", guards if j == 0 else "",
+                         Plain(f"{text.metric_label} {text.threshold()}") if j == 0 else "", Plain(where),
+                         f"{g.n}" + (f" ({counts})" if counts else ""), _num(g.mean), text.bound(g), result])
+    held = sum(c.holds for c in claim.controls)
+    return [Para([f"**Controls**: the conditions under which the checks mean something ({held} of "
+                  f"{len(claim.controls)} hold{'s' if held == 1 else ''}). A control holds when the one-sided "
+                  f"{100 * (1 - claim.alpha / 2):g}% bound of the mean of its runs clears its threshold (in every "
+                  "group); a clause a failed control guards is ", badge(stats.NOT_INFORMATIVE), ", whatever its "
+                  "checks said."]),
+            Table(["control", "guards clauses", "metric, threshold", "runs", "n", "mean", "bound", "result"], rows,
+                  numeric=[False, False, False, False, True, True, True, False])]
 
 
 def _scope(claim: ClaimResult) -> list:
@@ -173,6 +213,7 @@ def _claim_section(claim: ClaimResult) -> list:
         blocks.append(Quote(Plain(claim.statement)))
     blocks.append(Verdict(claim.verdict, claim.reason))
     blocks += _clauses(claim)
+    blocks += _controls(claim)
     blocks += _scope(claim)
     if claim.checks:
         blocks.append(_checks_table(claim))

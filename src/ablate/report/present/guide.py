@@ -43,6 +43,14 @@ def reading_guide() -> list:
          "machine's floating point, or one more seed, may decide it differently."],
         [badge(stats.NOT_TESTED), ": a part of the statement no check measures (the reason is given); "
          "a claim is never supported on the strength of its tested parts alone without listing these."],
+        [badge(stats.NOT_INFORMATIVE), ": a clause that a failed **control** guards. A control is a condition "
+         "under which the claim's checks mean something (the arm the claim favours learns the task above chance; "
+         "the deep plain net is deep enough to degrade); it holds when the one-sided "
+         f"{100 * (1 - a / 2):g}% bound of the mean of its runs clears its threshold, and the report's Controls "
+         "table gives its numbers. When one fails the design did not reach its effect at this budget, so the "
+         "clause's checks cannot speak, whatever they said (shown beside it). Unlike inconclusive, more seeds "
+         "will not help: a larger budget or another design will. It combines like inconclusive; a claim that "
+         "would be inconclusive with such a clause among its own is not informative too."],
         ["A clause is supported when all its checks are, not supported when any is not supported or shows "
          "no effect, else inconclusive; the claim combines its tested clauses the same way "
          "(intersection-union: supporting needs no multiplicity correction)."],

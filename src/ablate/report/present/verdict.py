@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from ablate.report.judge.results import CheckResult, ClaimResult
+from ablate.report.judge.results import CheckResult, ClaimResult, ControlResult
 from ablate.report.judge.sweep import SweepReport
 from ablate.report.present.text import text_of
+from ablate.report.present.text.controls import ControlText
 from ablate.report.records import tables as collect
 from ablate.report.spec.levels import fmt_level
 
@@ -45,6 +46,21 @@ def _check(c: CheckResult, budget: str) -> dict[str, Any]:
     }
 
 
+def _control(c: ControlResult) -> dict[str, Any]:
+    spec = c.spec
+    return {
+        "name": spec.name, "text": spec.text, "metric": spec.metric, "transform": spec.transform,
+        "where": {k: fmt_level(v) for k, v in (c.where or spec.where).items()}, "each": spec.each, "tune": spec.tune,
+        "above": spec.above.text if spec.above else None, "below": spec.below.text if spec.below else None,
+        "above_value": _number(c.above), "below_value": _number(c.below), "clauses": list(spec.clauses or []) or None,
+        "holds": c.holds, "reason": c.reason or None, "summary": ControlText(c).sentence(), "confidence": 1 - c.alpha / 2,
+        "groups": [{"level": None if g.level is None else fmt_level(g.level), "tuned": None if g.tuned is None
+                    else fmt_level(g.tuned), "n": g.n, "mean": _number(g.mean), "low": _number(g.low),
+                    "high": _number(g.high), "holds": g.holds, "problem": g.problem,
+                    "counts": {k: v for k, v in g.counts.items() if v}} for g in c.groups],
+    }
+
+
 def _claim(claim: ClaimResult) -> dict[str, Any]:
     index = {id(c): i for i, c in enumerate(claim.checks)}
     return {
@@ -53,8 +69,10 @@ def _claim(claim: ClaimResult) -> dict[str, Any]:
         "scope": dict(claim.scope), "budget": claim.budget, "seeds": claim.plan.describe(), "alpha": claim.alpha,
         "clauses": [{"name": c.clause.name, "text": c.clause.text, "verdict": c.verdict,
                      "not_tested": c.clause.not_tested, "explains": c.clause.explains,
+                     "failed_controls": list(c.failed_controls), "checks_verdict": c.judged,
                      "checks": [index[id(k)] for k in c.checks]} for c in claim.clauses],
         "checks": [_check(c, claim.budget) for c in claim.checks],
+        "controls": [_control(c) for c in claim.controls],
     }
 
 

@@ -66,6 +66,11 @@ direction, on the counts "k of n runs" (:mod:`ablate.report.judge.events`)::
 counts either. Failed runs, and ok runs without the metric, are left out. An event check takes no
 ``margin`` and no test but ``superiority``.
 
+**Controls** (``controls:``, a list beside ``checks``): the conditions under which the checks mean
+something ("the arm the claim favours learns the task above chance"); a failed control makes every
+clause it guards **not informative at this budget**. Schema and decision rule:
+:mod:`ablate.report.spec.controls`.
+
 The compound fields (pooled sides, ``interaction``, ``event``) are parsed in
 :mod:`ablate.report.spec.fields`; every rule lives in :mod:`ablate.report.spec.rules`; the vocabulary
 (tests, goals, fields) in :mod:`ablate.report.spec.names`.
@@ -76,6 +81,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ablate.report.spec.controls import ControlSpec, parse_controls
 from ablate.report.spec.fields import EventSpec, InteractionSpec, level, number, parse_event, parse_interaction
 from ablate.report.spec.names import (  # noqa: F401 (the vocabulary, re-exported with the schema)
     EQUIVALENCE, GOAL_ALIASES, GOALS, KNOWN_CHECK_KEYS, NONINFERIORITY, ON_DIVERGED, REQUIRED, STATISTICS,
@@ -142,6 +148,7 @@ class ClaimSpec:
     scope: dict[str, str] = field(default_factory=dict)
     plot: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    controls: tuple[ControlSpec, ...] = ()
 
 
 def _as_dict(node: Any) -> dict[str, Any]:
@@ -206,4 +213,5 @@ def parse_claim(raw: Any) -> tuple[ClaimSpec, list[str]]:
         name=str(claim.get("name") or "claim"), statement=str(claim.get("statement") or ""),
         checks=[parse_check(c) for c in (claim.get("checks") or []) if isinstance(c, Mapping)],
         clauses=clauses, scope=scope, plot=_as_dict(claim.get("plot")), raw=claim,
+        controls=parse_controls(claim.get("controls"), [c.name for c in clauses]),
     ), errors

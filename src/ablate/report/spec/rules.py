@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ablate.report.spec import derived
+from ablate.report.spec.controls import controls_errors
 from ablate.report.spec.fields import number, parse_event, parse_interaction, side_errors
 from ablate.report.spec.names import (
     EQUIVALENCE, GOALS, KNOWN_CHECK_KEYS, NONINFERIORITY, ON_DIVERGED, REQUIRED, STATISTICS, SUPERIORITY, TESTS,
@@ -98,6 +99,7 @@ def claim_errors(claim: Any) -> list[str]:
     if scope is not None and not isinstance(scope, Mapping):
         errors.append("claim.scope must be a mapping of key -> text (e.g. {hardware: 2-core CPU})")
     errors += _plot_errors(claim.get("plot"))
+    errors += controls_errors(claim.get("controls"), declared)
     checks = claim.get("checks")
     if not checks:
         errors.append("claim.checks is empty: list at least one {metric, goal, factor, treatment, baseline}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from ablate.report.judge import stats
+from scipy import stats as st
+
+from ablate.report.judge import robust, stats
 from ablate.report.present.text.plain import CheckText
 from ablate.report.spec.fields import EventSpec
 
@@ -108,6 +110,38 @@ class EventText(CheckText):
         if text and self.c.estimate.min_p >= self.c.alpha / 2:
             text += f"; {self.n_text()} cannot reach a one-sided p < {self.c.alpha / 2:.3g} at all"
         return text
+
+    def robustness_text(self) -> str:
+        """``the one-sided p=0.0023 clears α/2=0.025 by 0.45 (normal quantiles 2.84 against 1.96: the room an
+        interval with this p would have, in half-widths; borderline below 0.25); 2 runs would have to change
+        outcome (event or not) to undo it; the verdict survives leaving out any one run of either side``:
+        the event check's room, flips and one run out (:mod:`ablate.report.judge.events`), with the
+        borderline mark."""
+        c, e = self.c, self.c.estimate
+        if e is None or not self.estimated:
+            return "n/a"
+        one_for, one_against = (e.p_less, e.p_greater) if self.spec.goal == "min" else (e.p_greater, e.p_less)
+        p = one_against if c.verdict == stats.NOT_SUPPORTED else one_for
+        level = c.alpha / 2
+        quantiles = f"normal quantiles {stats.fmt(st.norm.isf(p), 3)} against {stats.fmt(st.norm.isf(level), 3)}"
+        parts = []
+        if c.room == c.room and c.verdict in robust.DECIDED:  # not NaN
+            parts.append(f"the one-sided p={stats.fmt(p, 2)} clears α/2={level:.3g} by {stats.fmt(c.room, 2)} "
+                         f"({quantiles}: the room an interval with this p would have, in half-widths; borderline "
+                         f"below {robust.BORDERLINE_ROOM:g})")
+        elif c.room == c.room:
+            parts.append(f"the one-sided p for the claim, {stats.fmt(p, 2)}, falls {stats.fmt(-c.room, 2)} short of "
+                         f"α/2={level:.3g} ({quantiles}, in half-widths)")
+        if e.flips is not None and e.flips > 1:
+            parts.append(f"{e.flips} runs would have to change outcome (event or not) to undo it")
+        if e.flips == 1:
+            parts.append("changing one run's outcome undoes the verdict")
+        elif c.one_seed_out is False:
+            parts.append("leaving out one run undoes the verdict")
+        elif c.one_seed_out:
+            parts.append("the verdict survives leaving out any one run of either side")
+        text = "; ".join(parts) or "n/a"
+        return f"borderline: {text}" if c.borderline else text
 
     def look_text(self) -> str:
         e = self.c.estimate
