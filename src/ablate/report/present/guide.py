@@ -38,7 +38,10 @@ def reading_guide() -> list:
         ["**Robustness** (each check's *robustness* line, and ", Code("borderline"), " in verdict.json): how far "
          "the interval bound that decides sits past its threshold, in units of the interval's half-width, and "
          "whether the verdict survives leaving out any one seed of each side (each cell for an interaction; "
-         "each run for an event check; sides need 3 seeds to leave one out). A verdict decided by less than "
+         "sides need 3 seeds to leave one out). An event check has no interval: its room is the normal "
+         "quantile of its deciding one-sided p over that of α/2, less 1 (the room an interval with that p "
+         "would have), the report says how many runs would have to change outcome to undo it, and one seed "
+         "out means one run left out or one run's outcome changed. A verdict decided by less than "
          f"{robust.BORDERLINE_ROOM:g} half-widths, or undone by one seed, is marked **borderline**: another "
          "machine's floating point, or one more seed, may decide it differently."],
         [badge(stats.NOT_TESTED), ": a part of the statement no check measures (the reason is given); "
