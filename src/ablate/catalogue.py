@@ -6,6 +6,11 @@ each in its own process, its sweep in ``<DIR>/<name>``), then writes ``<DIR>/ind
 report's headline figure as a thumbnail linking to the full report, a summary of the verdicts, and
 the versions and hardware. ``DIR`` defaults to ``reports/catalogue/<timestamp>``.
 
+On your own model and data (``--config-dir myconf model=mynet data=mydata``, docs/models.md) every
+experiment is run on them and judged on what applies: a claim none of whose checks can run there
+(the model takes no ``norm``, the claim compares ablate's own families, ...) is listed as **not
+applicable** with the reason, and the experiments of ``myconf/experiment/`` (your own claims) join.
+
 Relaunching with the same ``--dir`` resumes: an experiment that finished with the same overrides
 is not run again (``<DIR>/<name>/catalogue.json`` says so), and inside an unfinished one the sweep
 itself skips the runs that are done. ``--index-only`` rebuilds the page from what is there.
@@ -33,6 +38,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Sequence
 
+from ablate import applicability
 from ablate.report.judge import stats
 from ablate.report.build import ReportError, build_report
 from ablate.report.present.verdict import VERDICT_JSON
@@ -44,10 +50,19 @@ DONE = "catalogue.json"            # per experiment: how and when it finished
 INDEX_MD, INDEX_HTML = "index.md", "index.html"
 
 
-def experiments() -> list[str]:
-    """The experiments shipped in ``conf/experiment`` (the package ``ablate.conf``), sorted."""
-    folder = files("ablate.conf") / "experiment"
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+def experiments(config_dir: Path | None = None) -> list[str]:
+    """The experiments shipped in ``conf/experiment`` (the package ``ablate.conf``) and those of
+    ``<config_dir>/experiment`` (a user's own claims), sorted."""
+    folders = [files("ablate.conf") / "experiment"]
+    if config_dir is not None and (Path(config_dir) / "experiment").is_dir():
+        folders.append(Path(config_dir) / "experiment")
+    return sorted({p.name[: -len(".yaml")] for folder in folders for p in folder.iterdir() if p.name.endswith(".yaml")})
+
+
+def config_dir_args(config_dir: Path | None) -> list[str]:
+    """What each experiment's command gets for ``--config-dir`` (an absolute path: the commands run
+    from anywhere)."""
+    return ["--config-dir", str(Path(config_dir).resolve())] if config_dir is not None else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,7 +83,7 @@ def experiment_threads(overrides: Sequence[str]) -> int:
     several: the largest), else conf/config.yaml's ``threads`` (``null``: torch's own default, every core)."""
     from omegaconf import OmegaConf
 
-    given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == "threads"]
+    given = [o.split("=", 1)[1] for o in overrides if "=" in o and o.split("=", 1)[0].lstrip("+") == "threads"]
     value = given[-1] if given else OmegaConf.load(files("ablate.conf") / "config.yaml").get("threads")
     counts = [int(n) for n in str(value).replace(" ", "").split(",") if n.isdigit()] if value is not None else []
     return max(counts) if counts and max(counts) > 0 else cores()   # 0 is null to ablate.run
@@ -88,11 +103,13 @@ def _finished(folder: Path, overrides: Sequence[str], threads: int | None = None
     return done if same and done.get("returncode") == 0 else None
 
 
-def run_experiment(name: str, folder: Path, overrides: Sequence[str], threads: int | None = None) -> dict:
+def run_experiment(name: str, folder: Path, overrides: Sequence[str], threads: int | None = None,
+                   config_dir: Path | None = None) -> dict:
     """Run one experiment's sweep into ``folder`` (skipped when it already finished with these
     overrides and threads); returns what ``catalogue.json`` holds (return code, wall time, threads).
     ``threads`` (default :func:`experiment_threads`) is also the process's ``OMP_NUM_THREADS``."""
     threads = experiment_threads(overrides) if threads is None else threads
+    overrides = [*overrides, *config_dir_args(config_dir)]
     done = _finished(folder, overrides, threads)
     if done is not None:
         print(f"catalogue: {name}: finished before ({done['wall_time_s']:.0f} s), skipped", flush=True)
@@ -103,7 +120,7 @@ def run_experiment(name: str, folder: Path, overrides: Sequence[str], threads: i
     tic = time.perf_counter()
     with open(folder / "catalogue.log", "a") as log:
         returncode = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+                                     env={**os.environ, "OMP_NUM_THREADS": str(threads), "ABLATE_LIST_APPLICABLE": "0"})
     done = {"experiment": name, "overrides": list(overrides), "threads": threads, "returncode": returncode,
             "wall_time_s": round(time.perf_counter() - tic, 1), "finished_at": datetime.now().isoformat(timespec="seconds")}
     atomic_write_text(folder / DONE, json.dumps(done, indent=2) + "\n")
@@ -112,7 +129,8 @@ def run_experiment(name: str, folder: Path, overrides: Sequence[str], threads: i
     return done
 
 
-def run_all(names: Sequence[str], out_dir: Path, overrides: Sequence[str], jobs: int | None = None) -> list[str]:
+def run_all(names: Sequence[str], out_dir: Path, overrides: Sequence[str], jobs: int | None = None,
+            config_dir: Path | None = None) -> list[str]:
     """Every experiment of ``names`` (:func:`run_experiment`), ``jobs`` at a time (default
     :func:`default_jobs`), all at one thread count; says what it chose. Returns the failed ones."""
     threads = experiment_threads(overrides)
@@ -122,7 +140,7 @@ def run_all(names: Sequence[str], out_dir: Path, overrides: Sequence[str], jobs:
           f"cores{note}", flush=True)
     tic = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = list(pool.map(lambda name: run_experiment(name, out_dir / name, overrides, threads), names))
+        done = list(pool.map(lambda name: run_experiment(name, out_dir / name, overrides, threads, config_dir), names))
     print(f"catalogue: {len(names)} experiments in {time.perf_counter() - tic:.0f} s", flush=True)
     return [name for name, d in zip(names, done) if d["returncode"] != 0]
 
@@ -144,6 +162,17 @@ class Entry:
     runs: int = 0
     versions: dict = field(default_factory=dict)
     problem: str | None = None                       # why there is no verdict
+    not_applicable: str | None = None                # why nothing of the claim runs on the user's model/data
+    statement: str = ""                              # the claim's, for a not-applicable row
+    subject: str | None = None                       # a user's model and data (applicability.json), else None
+
+
+def _subject(folder: Path) -> str | None:
+    try:
+        found = applicability.read(folder)
+    except ValueError:
+        return None
+    return found.subject if found is not None else None
 
 
 def read_entry(name: str, folder: Path) -> Entry:
@@ -156,6 +185,14 @@ def read_entry(name: str, folder: Path) -> Entry:
         pass
     if not folder.is_dir():
         entry.problem = "not run yet"
+        return entry
+    try:
+        found = applicability.read(folder)
+    except ValueError as e:
+        entry.problem = str(e)
+        return entry
+    if found is not None and not found.applies:
+        entry.not_applicable, entry.statement, entry.subject = found.reason, found.statement, found.subject
         return entry
     path = folder / VERDICT_JSON
     if not path.is_file():
@@ -170,6 +207,7 @@ def read_entry(name: str, folder: Path) -> Entry:
         entry.problem = f"{path} could not be read: {e}"
         return entry
     entry.runs, entry.versions, entry.claims = verdicts["runs"], verdicts["versions"], verdicts["claims"]
+    entry.subject = _subject(folder)
     figure = verdicts.get("headline_figure")
     if figure and (folder / figure).is_file():
         entry.figure = folder / figure
@@ -213,9 +251,13 @@ def compose_index(entries: Sequence[Entry], out_dir: Path, overrides: Sequence[s
             key = "no effect within ±δ" if clause["verdict"].startswith("no effect") else clause["verdict"]
             clause_counts[key] = clause_counts.get(key, 0) + 1
     doc = Document("ablate catalogue: every claim, measured")
-    missing = sum(not e.claims for e in entries)
-    doc.add(Para([f"{len(claims)} claims from {len(entries) - missing} of {len(entries)} experiments"
+    inapplicable = [e for e in entries if e.not_applicable]
+    missing = sum(not e.claims and not e.not_applicable for e in entries)
+    subjects = sorted({e.subject for e in entries if e.subject})
+    doc.add(Para([f"{len(claims)} claims from {len(entries) - missing - len(inapplicable)} of {len(entries)} experiments"
                   + (f" ({missing} without a verdict yet)" if missing else "")
+                  + (f", {len(inapplicable)} {badge(stats.NOT_APPLICABLE)} to {' / '.join(subjects)}"
+                     if inapplicable else "")
                   + (f" ({' '.join(overrides)})" if overrides else "") + ": "
                   + ", ".join(f"{n} {badge(v)}" for v, n in counts.items()) + ". Clauses: "
                   + ", ".join(f"{n} {badge(v)}" for v, n in sorted(clause_counts.items())) + "."]))
@@ -225,6 +267,10 @@ def compose_index(entries: Sequence[Entry], out_dir: Path, overrides: Sequence[s
         thumb = Thumb(e.figure.read_bytes(), os.path.relpath(e.figure, out_dir), f"{e.name}: headline figure",
                       link) if e.figure else ""
         time_text = f"{e.wall_time_s / 60:.1f} min, {e.runs} runs" if e.wall_time_s is not None else f"{e.runs} runs"
+        if e.not_applicable:
+            rows.append([Code(e.name), Plain(e.statement), [badge(stats.NOT_APPLICABLE), " ", Plain(e.not_applicable)],
+                         "", badge(stats.NOT_APPLICABLE)])
+            continue
         if not e.claims:
             rows.append([Code(e.name), Plain(e.problem or "no claim"), "", "", Plain(time_text)])
         for claim in e.claims:
@@ -234,13 +280,17 @@ def compose_index(entries: Sequence[Entry], out_dir: Path, overrides: Sequence[s
                                          "claim verdict, cost"], rows))
     versions = next((e.versions for e in entries if e.versions), {})
     doc.add(Heading(2, "Where this was measured"),
-            Bullets([["hardware: ", Plain(_hardware())],
+            Bullets([*([["model and data: ", Plain(" / ".join(subjects) + " (yours: only the claims and clauses "
+                                                           "that apply to them were run)")]] if subjects else []),
+                     ["hardware: ", Plain(_hardware())],
                      ["versions: ", Plain(", ".join(f"{k} {v}" for k, v in versions.items()) or "unknown")],
                      ["built: ", Plain(datetime.now().isoformat(timespec="seconds"))]]))
     doc.add(Heading(2, "Reading it"),
             Para(["Each claim's verdict is its checks' verdict: **supported** only when every check is, "
                   "**not supported** when a check contradicts it or shows no effect (both Holm-corrected), "
-                  "**inconclusive** otherwise; a clause no check can test is **not tested**. Open a report "
+                  "**inconclusive** otherwise; a clause no check can test is **not tested**, and on a model or "
+                  "data of your own a clause whose checks cannot run there is **not applicable**, with the reason "
+                  "(docs/models.md). Open a report "
                   "for the numbers, the power of each check and the runs behind it."]))
     return doc
 
@@ -264,6 +314,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "default reports/catalogue/<timestamp>")
     parser.add_argument("--only", default=None, help="comma-separated experiment names (default: all)")
     parser.add_argument("--index-only", action="store_true", help="only rebuild index.md/index.html")
+    parser.add_argument("--config-dir", "-cd", type=Path, default=None, help="a folder of your own configs (model/, "
+                        "data/, experiment/ ...), as Hydra's --config-dir; its experiments join the catalogue")
     parser.add_argument("--jobs", type=int, default=None, help="experiments run at once, each its own process "
                         "(default: cores // the experiments' threads, so that jobs × threads ≤ cores)")
     return parser.parse_args(argv)
@@ -271,7 +323,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    known = experiments()
+    if args.config_dir is not None and not args.config_dir.is_dir():
+        print(f"ablate.catalogue: --config-dir {args.config_dir} is not a folder", file=sys.stderr)
+        return 2
+    known = experiments(args.config_dir)
     names = known
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -285,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs is not None and args.jobs < 1:
         print("ablate.catalogue: --jobs must be at least 1", file=sys.stderr)
         return 2
-    failed = [] if args.index_only else run_all(names, out_dir, args.overrides, args.jobs)
+    failed = [] if args.index_only else run_all(names, out_dir, args.overrides, args.jobs, args.config_dir)
     index = write_index(out_dir, names, args.overrides)
     print(f"catalogue written to {index}\n                     {index.with_name(INDEX_HTML)}")
     if failed:

@@ -52,6 +52,18 @@ class ValidateConfig(Callback):
         check_job(config)
 
 
+def _nothing_applies(sweep_dir: Path, config: DictConfig) -> bool:
+    """Whether the sweep ran nothing because its claim does not apply to the model and data
+    (``applicability.json``; the sweeper said why)."""
+    from ablate.applicability import read
+
+    try:
+        found = read(sweep_dir)
+    except ValueError:
+        return False
+    return found is not None and not found.applies
+
+
 class ReportOnMultirunEnd(Callback):
     """Builds ``report.md``/``report.html`` in the sweep folder once every job has finished."""
 
@@ -59,6 +71,8 @@ class ReportOnMultirunEnd(Callback):
         if not config.get("report", True):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
+        if _nothing_applies(sweep_dir, config):
+            return
         try:
             from ablate.report import build_report
 

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from ablate import applicability
 from ablate.report.judge.sweep import SweepReport, judge_sweep
 from ablate.report.present.document import compose
 from ablate.report.present.plan import make_figures
@@ -64,12 +65,13 @@ def sweep_label(sweep_dir: str | os.PathLike) -> str:
 
 
 def analyse(records: Sequence[dict[str, Any]], sweep_label: str = "", problems: Sequence[str] = (),
-            with_figures: bool = True) -> SweepReport:
-    """Aggregate the records, judge every claim they declare, and (optionally) draw the figures."""
+            with_figures: bool = True, applicability: Any = None) -> SweepReport:
+    """Aggregate the records, judge every claim they declare (only what applies to a model or data
+    of the user's: ``applicability``), and (optionally) draw the figures."""
     records = list(records)
     if not records:
         raise ReportError("no run records to report on")
-    report = judge_sweep(records, sweep_label, problems)
+    report = judge_sweep(records, sweep_label, problems, applicability)
     if with_figures:
         report.figures = make_figures(report)
     return report
@@ -124,5 +126,9 @@ def build_report(sweep_dir: str | os.PathLike, out_dir: str | os.PathLike | None
     return the path of ``report.md``. Raises :class:`ReportError` (a ValueError) when the folder is
     missing or holds no run record."""
     records, problems = load_records(sweep_dir)
-    report = analyse(records, sweep_label(sweep_dir), problems)
+    try:
+        found = applicability.read(sweep_dir)
+    except ValueError as e:
+        raise ReportError(str(e)) from e
+    report = analyse(records, sweep_label(sweep_dir), problems, applicability=found)
     return write_report(report, sweep_dir if out_dir is None else out_dir)

@@ -30,6 +30,7 @@ with the same ``hydra.sweep.dir``, walks the same looks and finishes them.
 # registering it in sys.modules, and @dataclass then cannot resolve string annotations.
 import itertools
 import logging
+import os
 import sys
 import time
 from collections import OrderedDict
@@ -48,6 +49,7 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("ablate")
 
+LIST_APPLICABLE = "ABLATE_LIST_APPLICABLE"  # "0": a not-applicable experiment does not list those that apply
 MAX_ROUNDS = 100  # looks are few (3 -> 5 -> 8); this only guards against a bug looping forever
 
 
@@ -246,7 +248,73 @@ class AblateSweeper(Sweeper):
             self._start()
             self.launch(grid)
             return self.returns
-        return self._sequential(grid, first)
+        applicability, kept = self._applicability(arguments, first, parser)
+        if applicability is not None:
+            from ablate.applicability import describe, write
+
+            claim = OmegaConf.to_container(first.claim, resolve=True)
+            for line in describe(applicability, claim):
+                log.info("ablate sweeper: %s", line)
+            write(self._start(), applicability)
+            if not applicability.applies:
+                self._not_applicable(applicability, claim)
+                return self.returns
+            grid = union([[*cell, *arguments] for cell in kept], parser)
+            first = self.compose(grid[0])
+        return self._sequential(grid, first, applicability)
+
+    # -- applicability (ablate.applicability) ----------------------------------------------------
+
+    def _compose_task(self, overrides: Sequence[str]) -> DictConfig:
+        from hydra.types import RunMode
+
+        return self.hydra_context.config_loader.load_configuration(
+            config_name=self.config.hydra.job.config_name, overrides=list(overrides), run_mode=RunMode.MULTIRUN)
+
+    def _assess(self, task: Sequence[str], parser: OverridesParser, cfg: DictConfig, params: Dict[str, Any],
+                grids: Sequence[Dict[str, Any]]):
+        """What of the claim in ``cfg`` (composed from the command line ``task``, the sweep's
+        ``params``/``grids``) runs on its model and data: an :class:`Applicability` and the experiment's
+        cells that can run; (None, None) for ablate's own model and data."""
+        from ablate.applicability import assess_config, own_task, users
+
+        pins = job_dict([o for o in task if not o.lstrip("+").startswith("experiment=")])
+        if not any(users(cfg, pins)):
+            return None, None
+        own = self._compose_task(own_task(task))
+        cells = union([[*self._lines(params), *self._lines(g)] for g in grids or [{}]], parser)
+        found, keep = assess_config(cfg, own, pins, [job_dict(c) for c in cells])
+        return (found, [c for c, k in zip(cells, keep) if k]) if found is not None else (None, None)
+
+    def _applicability(self, arguments: Sequence[str], first: DictConfig, parser: OverridesParser):
+        return self._assess(arguments, parser, first, self.params, self.grids)
+
+    def _not_applicable(self, applicability: Any, claim: dict) -> None:
+        """Nothing of the claim runs on this model and data: say so, and which experiments do."""
+        reason = applicability.reason
+        subject = applicability.model if applicability.user_model else f"data={applicability.data}"
+        lines = [f"ablate: not applicable: {claim.get('name', 'this experiment')} on {subject}: {reason}"]
+        if os.environ.get(LIST_APPLICABLE) == "0":   # the catalogue runs them all anyway
+            print(lines[0], file=sys.stderr, flush=True)
+            return
+        task = list(self.config.hydra.overrides.task)
+        apply, other = [], []
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        for name in self.hydra_context.config_loader.get_group_options("experiment"):
+            try:
+                other_task = [*(o for o in task if not o.lstrip("+").startswith("experiment=")), f"+experiment={name}"]
+                cfg = self._compose_task(other_task)
+                sweeper = cfg.hydra.sweeper
+                params = dict(sweeper.get("params") or {})
+                grids = [dict(g) for g in sweeper.get("grids") or []]
+                found, _ = (self._assess(other_task, parser, cfg, params, grids) if cfg.get("claim") is not None
+                            else (None, None))
+            except Exception as e:  # noqa: BLE001 - one experiment that cannot compose does not hide the others
+                log.debug("applicability of %s not assessed: %s", name, e)
+                continue
+            (apply if found is None or found.applies else other).append(name)
+        lines.append(f"  experiments that apply: {', '.join(apply) or 'none'}")
+        print("\n".join(lines), file=sys.stderr, flush=True)
 
     @staticmethod
     def _lines(params: Dict[str, Any]) -> list[str]:
@@ -275,7 +343,7 @@ class AblateSweeper(Sweeper):
                 return LRS
         return SEEDS
 
-    def _sequential(self, grid: list[list[str]], first: DictConfig) -> Any:
+    def _sequential(self, grid: list[list[str]], first: DictConfig, applicability: Any = None) -> Any:
         from ablate.report.records.values import cell_key
         from ablate.results import is_ok
 
@@ -310,7 +378,7 @@ class AblateSweeper(Sweeper):
                 launched |= {(keys[i], seed) for i, seed in todo}
                 self.launch(jobs)
                 records = _read_records(sweep_dir)
-            result = _judge(records, claim)
+            result = _judge(records, claim, applicability)
             if result is None:
                 break
             more = sorted((pair for pair in result.needs() if pair[0] in index and pair not in launched),
@@ -374,9 +442,9 @@ def _remove_finished_checkpoints(sweep_dir: Path, records: list[dict]) -> None:
             shutil.rmtree(sweep_dir / str(job) / "checkpoints", ignore_errors=True)
 
 
-def _judge(records: list[dict], claim: dict):
+def _judge(records: list[dict], claim: dict, applicability: Any = None):
     from ablate.report.judge.claim import judge_claim
 
     if not records:
         return None
-    return judge_claim(records, claim)
+    return judge_claim(records, claim, applicability=applicability)

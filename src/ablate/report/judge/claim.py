@@ -198,32 +198,46 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
     return out
 
 
-def _clauses(spec: ClaimSpec, checks: Sequence[CheckResult]) -> tuple[ClauseResult, ...]:
+def _clauses(spec: ClaimSpec, checks: Sequence[CheckResult],
+             not_applicable: dict[str, str] | None = None) -> tuple[ClauseResult, ...]:
     out = []
     for clause in spec.clauses:
         mine = tuple(c for c in checks if c.spec.clause == clause.name)
+        if not mine and clause.name in (not_applicable or {}):
+            out.append(ClauseResult(clause, stats.NOT_APPLICABLE, mine, reason=not_applicable[clause.name]))
+            continue
         verdict = stats.combine([c.verdict for c in mine]) if mine else stats.NOT_TESTED
         out.append(ClauseResult(clause, verdict, mine))
     return tuple(out)
 
 
-def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha: float = stats.ALPHA) -> ClaimResult:
-    """Judge every check of ``claim`` over ``records`` (any status) and combine the verdicts."""
+def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha: float = stats.ALPHA,
+                applicability: Any = None) -> ClaimResult:
+    """Judge every check of ``claim`` over ``records`` (any status) and combine the verdicts.
+    ``applicability`` (an :class:`ablate.applicability.Applicability`: a model or data of the user's)
+    leaves out the checks that do not apply; a clause none of whose checks applies is **not applicable**."""
+    not_applicable: dict[str, str] = {}
+    n_declared = len(claim.get("checks") or [])
+    if applicability is not None:
+        not_applicable = applicability.clause_reasons(claim)
+        claim = applicability.apply(claim)
     spec, _ = parse_claim(claim)  # a claim that fails the config check never ran; its checks' problems say why
     plan, notes = plan_of(records)
     checks = tuple(replay(records, spec.checks, plan, alpha))
-    clauses = _clauses(spec, checks)
+    clauses = _clauses(spec, checks, not_applicable)
     controls = judge_controls(records, spec.controls, alpha)
     clauses = apply_controls(clauses, controls)
     failed = [c.spec.name for c in controls if not c.holds]
-    tested = [c for c in clauses if c.verdict != stats.NOT_TESTED and not c.clause.explains]
+    tested = [c for c in clauses if c.verdict not in (stats.NOT_TESTED, stats.NOT_APPLICABLE) and not c.clause.explains]
     if clauses:
         verdict = stats.combine([c.verdict for c in tested])
     else:
         verdict = stats.combine([c.verdict for c in checks])
         if failed and checks:  # no clauses: a failed control guards the whole claim
             verdict = stats.NOT_INFORMATIVE
-    if not checks:
+    if applicability is not None and not applicability.applies:
+        verdict, reason = stats.NOT_APPLICABLE, str(applicability.reason)
+    elif not checks:
         reason = "the claim declares no checks"
     else:
         counts = {v: sum(c.verdict == v for c in checks) for v in stats.VERDICTS}
@@ -232,6 +246,10 @@ def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha:
         untested = [c.clause.name for c in clauses if c.verdict == stats.NOT_TESTED]
         if untested:
             reason += f"; not tested: {', '.join(untested)}"
+        if not_applicable:
+            reason += f"; not applicable: {', '.join(n for n in not_applicable if n in {c.clause.name for c in clauses})}"
+        if applicability is not None and len(checks) < n_declared:
+            reason += f" ({n_declared - len(checks)} of {n_declared} checks do not apply to this model and data)"
         if failed:
             guarded = [c.clause.name for c in clauses if c.verdict == stats.NOT_INFORMATIVE]
             reason += (f"; not informative at this budget: control{'s' if len(failed) > 1 else ''} "

@@ -96,6 +96,7 @@ class ClauseResult:
     clause: Clause
     verdict: str
     checks: tuple[CheckResult, ...] = ()
+    reason: str | None = None      # why the clause is not applicable (a model or data of the user's)
     judged: str | None = None      # not informative: what its checks said before a failed control overrode it
     failed_controls: tuple[str, ...] = ()  # the failed controls that guard it (names)
 

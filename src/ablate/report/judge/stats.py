@@ -42,6 +42,7 @@ INCONCLUSIVE = "inconclusive"
 NO_EFFECT = "no effect within ±δ"
 NOT_TESTED = "not tested"
 EXPLORATORY = "exploratory"  # a tune check judged on the seeds that chose: never supported or contradicted
+NOT_APPLICABLE = "not applicable"  # a clause or claim whose checks the user's model or data cannot run
 NOT_INFORMATIVE = "not informative at this budget"  # a clause a failed control guards (judge/controls.py)
 VERDICTS = (SUPPORTED, NOT_SUPPORTED, NO_EFFECT, INCONCLUSIVE, EXPLORATORY)
 ALPHA = 0.05

@@ -54,11 +54,13 @@ class SweepReport:
         return stats.combine([c.verdict for c in self.claims])
 
 
-def judge_sweep(records: Sequence[dict[str, Any]], sweep_label: str = "", problems: Sequence[str] = ()) -> SweepReport:
-    """Aggregate the records (which must not be empty) and judge every claim they declare."""
+def judge_sweep(records: Sequence[dict[str, Any]], sweep_label: str = "", problems: Sequence[str] = (),
+                applicability: Any = None) -> SweepReport:
+    """Aggregate the records (which must not be empty) and judge every claim they declare (on a
+    model or data of the user's, only what applies: ``applicability``, the sweep's ``applicability.json``)."""
     records = list(records)
     factors = collect.swept_factors(records)
-    claims = [judge_claim(records, c) for c in collect.claims(records)]
+    claims = [judge_claim(records, c, applicability=applicability) for c in collect.claims(records)]
     present = set(collect.metric_names(records))
     key_metrics = [m for m in (*claim_metrics(claims), *_STANDARD_METRICS)
                    if m in present or (derived.is_derived(m) and set(derived.operands(m)) <= present)]

@@ -97,6 +97,8 @@ def _clauses(claim: ClaimResult) -> list:
                 n = len(c.failed_controls)
                 item += [f"; control{'s' if n > 1 else ''} ", Plain(", ".join(c.failed_controls)),
                          f" {'fail' if n > 1 else 'fails'}, so it cannot speak here (its checks said: {c.judged})"]
+        elif c.reason:
+            item += [": ", Plain(c.reason)]
         elif c.clause.not_tested:
             item += [": ", Plain(c.clause.not_tested)]
         if c.clause.explains:

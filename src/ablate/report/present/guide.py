@@ -46,6 +46,9 @@ def reading_guide() -> list:
          "machine's floating point, or one more seed, may decide it differently."],
         [badge(stats.NOT_TESTED), ": a part of the statement no check measures (the reason is given); "
          "a claim is never supported on the strength of its tested parts alone without listing these."],
+        [badge(stats.NOT_APPLICABLE), ": on a model or data of your own, a part of the statement whose checks "
+         "cannot run there (the model takes no `norm`, the check compares ablate's own families, ...; the reason "
+         "is given). It is left out of the claim's verdict, which is then about the parts that apply (docs/models.md)."],
         [badge(stats.NOT_INFORMATIVE), ": a clause that a failed **control** guards. A control is a condition "
          "under which the claim's checks mean something (the arm the claim favours learns the task above chance; "
          "the deep plain net is deep enough to degrade); it holds when the one-sided "

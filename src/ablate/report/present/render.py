@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Sequence, Union
 
 from ablate.report.present.figures import FigureOut
-from ablate.report.judge.stats import EXPLORATORY, INCONCLUSIVE, NOT_SUPPORTED, NOT_TESTED, SUPPORTED
+from ablate.report.judge.stats import (EXPLORATORY, INCONCLUSIVE, NOT_APPLICABLE, NOT_SUPPORTED, NOT_TESTED,
+                                       SUPPORTED)
 
 
 class Code(str):
@@ -214,7 +215,7 @@ ul { margin: 6px 0 10px; padding-left: 22px; }
 
 def _badge(verdict: str) -> str:
     cls = {SUPPORTED: "v-supported", NOT_SUPPORTED: "v-not-supported", INCONCLUSIVE: "v-inconclusive",
-           NOT_TESTED: "v-not-tested", EXPLORATORY: "v-exploratory"}.get(verdict)
+           NOT_TESTED: "v-not-tested", NOT_APPLICABLE: "v-not-tested", EXPLORATORY: "v-exploratory"}.get(verdict)
     if cls is None:
         cls = "v-no-effect" if verdict.startswith("no effect") else "v-inconclusive"
     return f'<span class="badge {cls}">{html.escape(verdict)}</span>'

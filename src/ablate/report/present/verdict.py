@@ -68,7 +68,7 @@ def _claim(claim: ClaimResult) -> dict[str, Any]:
         "borderline": [c.spec.name for c in claim.checks if c.borderline],
         "scope": dict(claim.scope), "budget": claim.budget, "seeds": claim.plan.describe(), "alpha": claim.alpha,
         "clauses": [{"name": c.clause.name, "text": c.clause.text, "verdict": c.verdict,
-                     "not_tested": c.clause.not_tested, "explains": c.clause.explains,
+                     "not_tested": c.clause.not_tested, "not_applicable": c.reason, "explains": c.clause.explains,
                      "failed_controls": list(c.failed_controls), "checks_verdict": c.judged,
                      "checks": [index[id(k)] for k in c.checks]} for c in claim.clauses],
         "checks": [_check(c, claim.budget) for c in claim.checks],

@@ -97,6 +97,7 @@ def _verdict_markdown(claims: Sequence[ClaimResult]) -> str:
         lines.append("")
         for clause in claim.clauses:
             why = f" — {clause.clause.not_tested}" if clause.verdict == stats.NOT_TESTED and clause.clause.not_tested else ""
+            why = f" — {clause.reason}" if clause.verdict == stats.NOT_APPLICABLE and clause.reason else why
             lines.append(f"- {clause.clause.text or clause.clause.name}: **{clause.verdict}**{why}")
         if claim.scope:
             lines.append("")

@@ -95,6 +95,7 @@ def claim_errors(claim: Any) -> list[str]:
         if str(c["name"]) in declared:
             errors.append(f"claim.clauses[{i}].name={c['name']!r} is declared twice")
         declared.append(str(c["name"]))
+    errors += _needs_errors(claim.get("needs"))
     scope = claim.get("scope")
     if scope is not None and not isinstance(scope, Mapping):
         errors.append("claim.scope must be a mapping of key -> text (e.g. {hardware: 2-core CPU})")
@@ -127,6 +128,21 @@ def claim_errors(claim: Any) -> list[str]:
 
 
 PLOT_FIELDS = ("x", "metric", "line", "where", "tune", "goal", "logx", "logy")
+NEEDS_KEYS = ("model", "data")   # claim.needs: what a design needs beyond what its grid shows (ablate.applicability)
+
+
+def _needs_errors(needs: Any) -> list[str]:
+    """``needs: {model: <why>, data: <why>}``: the design needs its own model family / data set."""
+    if needs is None:
+        return []
+    if not isinstance(needs, Mapping):
+        return [f"claim.needs={needs!r} is invalid: it must be a mapping of {' or '.join(NEEDS_KEYS)} -> why "
+                "(e.g. {data: sized for its own generated data})"]
+    errors = [f"claim.needs has unknown field {k!r}; valid fields: {', '.join(NEEDS_KEYS)}"
+              for k in needs if k not in NEEDS_KEYS]
+    errors += [f"claim.needs.{k} must say why, as text" for k, v in needs.items()
+               if k in NEEDS_KEYS and (not isinstance(v, str) or not v.strip())]
+    return errors
 
 
 def _plot_errors(plot: Any) -> list[str]:
