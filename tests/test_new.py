@@ -69,7 +69,17 @@ def test_new_refuses_what_exists_and_changes_nothing(tmp_path, kind):
     assert snapshot(tmp_path) == before
 
 
-def test_the_template_is_a_valid_claim_model_and_data(project, monkeypatch):
+def load(path: Path):
+    """The module at ``path``, under a name of its own (the project's module names stay out of sys.modules)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_ablate_new_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_template_is_a_valid_claim_model_and_data(project):
     """In-process, in seconds: the claim passes the schema, the model meets the contract on the data."""
     import torch
 
@@ -79,10 +89,7 @@ def test_the_template_is_a_valid_claim_model_and_data(project, monkeypatch):
     spec = yaml.safe_load((folder / "conf" / "experiment" / "my_claim.yaml").read_text())
     claim, errors = parse_claim(spec["claim"])
     assert errors == [] and len(claim.checks) == 2 and not any(c.problems for c in claim.checks)
-    monkeypatch.syspath_prepend(str(folder))
-    import mydata
-    import mymodel
-
+    mydata, mymodel = load(folder / "mydata.py"), load(folder / "mymodel.py")
     x, y = mydata.spirals(num_samples=50, seed=1)
     assert x.shape == (50, 8) and set(y) <= {0, 1, 2}
     net = mymodel.ResidualMLP(input_shape=(8,), num_classes=3, depth=3, residual=False)
