@@ -147,3 +147,43 @@ def test_a_sweep_without_verdict_json_gets_its_report_built_first(tmp_path):
     text = write_index(tmp_path, ["residual_depth"], []).read_text()
     assert (folder / "verdict.json").is_file() and (folder / "report.md").is_file()
     assert "**supported**" in next(line for line in text.splitlines() if line.startswith("| `residual_depth`"))
+
+
+@pytest.mark.slow
+def test_the_catalogue_on_a_new_project_lists_what_applies_and_what_does_not(tmp_path):
+    """``python -m ablate.new`` in a folder outside the repository, then the catalogue on its model and
+    data (its own claim and three shipped experiments): rows with verdicts for what applies, **not
+    applicable** rows with the reason for the rest, and the page drawn in a real browser."""
+    from tests.support import subprocess_env
+
+    made = run_ablate(["proj"], cwd=tmp_path, module="ablate.new", timeout=120)
+    assert made.returncode == 0, made.stderr[-3000:]
+    project, out = tmp_path / "proj", tmp_path / "catalogue"
+    names = ["cnn_vs_mlp", "learning_rate", "my_claim", "norm_bn_vs_ln"]
+    result = run_ablate(["--config-dir", "conf", "model=mynet", "data=mydata", "budget=smoke", "--only", ",".join(names),
+                         "--dir", out], cwd=project, module="ablate.catalogue", timeout=1200,
+                        env=subprocess_env(PYTHONPATH="."))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    text = (out / "index.md").read_text()
+    rows = {name: next(line for line in text.splitlines() if line.startswith(f"| `{name}`")) for name in names}
+    for name in ("learning_rate", "my_claim"):                      # applicable: judged, with their reports
+        assert f"[report]({name}/report.html)" in rows[name] and "not applicable" not in rows[name]
+        assert re.search(r"\*\*(supported|not supported|inconclusive|no effect[^*]*)\*\*", rows[name]), rows[name]
+        claim = json.loads((out / name / "verdict.json").read_text())["claims"][0]
+        assert "mymodel.ResidualMLP" in claim["scope"]["model"]
+    assert "**not applicable** it needs its own data, not data=mydata: its equivalence check is sized" in rows["norm_bn_vs_ln"]
+    assert "**not applicable** it compares ablate's own families" in rows["cnn_vs_mlp"]
+    assert not list((out / "cnn_vs_mlp").rglob("record.json"))      # nothing trained for a claim that does not apply
+    assert "2 **not applicable** to mymodel.ResidualMLP on data=mydata" in text
+    assert "model and data: mymodel.ResidualMLP on data=mydata" in text
+
+    shot = _screenshot_module()
+    if shot.find_chromium() is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium); screenshot not taken")
+    page = (out / "index.html").read_text()
+    assert page.count('<span class="badge v-not-tested">not applicable</span>') >= 4   # the reason's badge and the verdict
+    png = shot.screenshot(out / "index.html", tmp_path / "index.png", timeout=90)
+    from matplotlib.image import imread
+
+    pixels = imread(png)[..., :3]
+    assert float(pixels.std()) > 0.05 and png.stat().st_size > 30_000

@@ -109,19 +109,19 @@ def run_experiment(name: str, folder: Path, overrides: Sequence[str], threads: i
     overrides and threads); returns what ``catalogue.json`` holds (return code, wall time, threads).
     ``threads`` (default :func:`experiment_threads`) is also the process's ``OMP_NUM_THREADS``."""
     threads = experiment_threads(overrides) if threads is None else threads
-    overrides = [*overrides, *config_dir_args(config_dir)]
-    done = _finished(folder, overrides, threads)
+    options = config_dir_args(config_dir)          # Hydra's options go before the overrides
+    done = _finished(folder, [*options, *overrides], threads)
     if done is not None:
         print(f"catalogue: {name}: finished before ({done['wall_time_s']:.0f} s), skipped", flush=True)
         return done
     folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "ablate", f"+experiment={name}", *overrides, f"hydra.sweep.dir={folder}"]
+    command = [sys.executable, "-m", "ablate", *options, f"+experiment={name}", *overrides, f"hydra.sweep.dir={folder}"]
     print(f"catalogue: {name}: {' '.join(command[2:])} (OMP_NUM_THREADS={threads})", flush=True)
     tic = time.perf_counter()
     with open(folder / "catalogue.log", "a") as log:
         returncode = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
                                      env={**os.environ, "OMP_NUM_THREADS": str(threads), "ABLATE_LIST_APPLICABLE": "0"})
-    done = {"experiment": name, "overrides": list(overrides), "threads": threads, "returncode": returncode,
+    done = {"experiment": name, "overrides": [*options, *overrides], "threads": threads, "returncode": returncode,
             "wall_time_s": round(time.perf_counter() - tic, 1), "finished_at": datetime.now().isoformat(timespec="seconds")}
     atomic_write_text(folder / DONE, json.dumps(done, indent=2) + "\n")
     status = "done" if returncode == 0 else f"FAILED (exit {returncode}; see {folder / 'catalogue.log'})"
