@@ -197,3 +197,17 @@ def test_a_killed_sequential_sweep_finishes_the_same_looks_without_redoing_a_run
     launched = _launched(again)
     assert _runs(launched) == 14 - len(before), launched
     assert not any("seed=0" in job or "seed=1" in job or "seeds=[0" in job for job in launched)
+
+
+def test_an_open_check_decided_on_a_hair_says_why_it_goes_on():
+    from types import SimpleNamespace
+
+    from hydra_plugins.ablate_sweeper.ablate_sweeper import _open_text
+
+    spec = SimpleNamespace(name="deep beats shallow")
+    hair = SimpleNamespace(spec=spec, decided=True, borderline=True, verdict="supported", room=0.12, one_seed_out=False)
+    assert _open_text(hair) == ("deep beats shallow (borderline supported: 0.12 half-widths of room, undone by leaving "
+                                "out one seed; the next look decides)")
+    undecided = SimpleNamespace(spec=spec, decided=False, borderline=False, verdict="inconclusive", room=float("nan"),
+                                one_seed_out=None)
+    assert _open_text(undecided) == "deep beats shallow"

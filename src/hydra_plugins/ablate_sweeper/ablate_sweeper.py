@@ -388,7 +388,7 @@ class AblateSweeper(Sweeper):
                 log.info("ablate sweeper: done after look %d; %s", look,
                          f"undecided at the cap: {'; '.join(open_checks)}" if open_checks else "every check decided")
                 break
-            log.info("ablate sweeper: open checks: %s", "; ".join(c.spec.name for c in result.open_checks))
+            log.info("ablate sweeper: open checks: %s", "; ".join(_open_text(c) for c in result.open_checks))
             wanted = [(index[cell], seed) for cell, seed in more]
             look += 1
         return self.returns
@@ -402,6 +402,15 @@ class AblateSweeper(Sweeper):
             by_cell.setdefault(i, []).append(seed)
         cells = list(by_cell)
         return look_jobs([grid[i] for i in cells], [by_cell[i] for i in cells], [packing[i] for i in cells])
+
+
+def _open_text(check: Any) -> str:
+    """An open check in the log: its name, and why it goes on when its look decided on a hair."""
+    if check.decided and check.borderline:
+        room = f"{check.room:.2f} half-widths of room" if check.room == check.room else "no room measured"
+        survives = "" if check.one_seed_out is not False else ", undone by leaving out one seed"
+        return f"{check.spec.name} (borderline {check.verdict}: {room}{survives}; the next look decides)"
+    return check.spec.name
 
 
 def _budget_seeds(cfg: DictConfig) -> tuple[int, int | None]:
