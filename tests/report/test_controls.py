@@ -133,6 +133,10 @@ def test_each_and_tune():
     lstm, rnn = sorted(result.groups, key=lambda g: g.level)
     assert lstm.holds and lstm.tuned == 0.01 and lstm.n == 3 and lstm.mean == pytest.approx(0.91)
     assert not rnn.holds and rnn.tuned == 0.01 and not result.holds
+    both = judge_control(recs, parse_control({"name": "cells", "metric": "test/acc", "each": ["model.cell", "optimizer.lr"],
+                                              "above": 0.5}))
+    assert [g.level for g in both.groups] == [("lstm", 0.001), ("lstm", 0.01), ("rnn", 0.001), ("rnn", 0.01)]
+    assert [g.holds for g in both.groups] == [True, True, False, False]
 
 
 def test_thresholds_parse():
@@ -155,6 +159,9 @@ def test_thresholds_parse():
     ({"on_diverged": "skip"}, "claim.controls[0].on_diverged='skip' is invalid; valid values: worst, chance, exclude"),
     ({"where": "lstm"}, "claim.controls[0].where must be a mapping"),
     ({"tune": "model.cell"}, "claim.controls[0].tune='model.cell' is fixed by where"),
+    ({"each": ["model.cell"]}, "claim.controls[0].each='model.cell' is fixed by where"),
+    ({"each": []}, "claim.controls[0].each=[] is invalid: it must be a config key"),
+    ({"each": "seed", "tune": "seed"}, "claim.controls[0].each and tune both name 'seed'"),
     ({"select_on": "val/acc"}, "claim.controls[0].select_on applies to controls with tune only"),
     ({"above": 0.5, "below": 0.2}, "claim.controls[0].below=0.2 must be larger than above=0.5"),
     ({"transform": "ln"}, "claim.controls[0].transform='ln' is invalid; valid values: log10"),

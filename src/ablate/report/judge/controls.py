@@ -24,7 +24,7 @@ import numpy as np
 
 from ablate.report.judge import stats
 from ablate.report.judge.results import ClauseResult, ControlGroup, ControlResult
-from ablate.report.records.values import canonical, levels, matching, metric_value
+from ablate.report.records.values import levels, matching, metric_value
 from ablate.report.spec.controls import ControlSpec, Threshold
 from ablate.report.spec.names import metric_direction
 
@@ -105,6 +105,14 @@ def _tuned(rows: Sequence[dict], spec: ControlSpec) -> tuple[list[dict], Any, st
     return matching(rows, str(spec.tune), best_level), best_level, None
 
 
+def _groups(rows: Sequence[dict], keys: Sequence[str]) -> list[tuple[tuple, list[dict]]]:
+    """The runs at each combination of levels of ``keys`` that some run has, in level order."""
+    groups: list[tuple[tuple, list[dict]]] = [((), list(rows))]
+    for key in keys:
+        groups = [(combo + (v,), matching(members, key, v)) for combo, members in groups for v in levels(members, key)]
+    return groups
+
+
 def _resolve(threshold: Threshold | None, chance: float | None, transform: str | None) -> float | None:
     if threshold is None:
         return None
@@ -135,7 +143,7 @@ def judge_control(records: Sequence[dict[str, Any]], spec: ControlSpec, alpha: f
               if math.isfinite(v := _transform(metric_value(r, spec.metric), spec.transform))]
         direction = metric_direction(spec.metric) or spec.goal
         fill = (min(ok) if direction == "max" else max(ok)) if ok else None
-    groups = [(None, rows)] if spec.each is None else [(v, matching(rows, spec.each, v)) for v in levels(rows, spec.each)]
+    groups = [(None, rows)] if spec.each is None else _groups(rows, spec.each)
     out = []
     for value, members in groups:
         tuned, problem = None, None
@@ -146,7 +154,7 @@ def judge_control(records: Sequence[dict[str, Any]], spec: ControlSpec, alpha: f
         holds = problem is None and s.n >= 2 and (above is None or s.ci_low > above) and (below is None or s.ci_high < below)
         if problem is None and s.n < 2:
             problem = f"{s.n} run(s) with a value: a bound needs at least 2"
-        out.append(ControlGroup(canonical(value) if value is not None else None, s.n, s.mean, s.ci_low, s.ci_high,
+        out.append(ControlGroup(value, s.n, s.mean, s.ci_low, s.ci_high,
                                 holds, tuned, counts, tuple(ids), problem))
     if not out:
         return ControlResult(spec, False, where=where, above=above, below=below, chance=chance,

@@ -106,7 +106,7 @@ class ControlGroup:
     """One group of a control's runs (a level of its ``each``, or all the runs its where keeps): the
     mean of its values and the two one-sided (1 − α/2) bounds of that mean."""
 
-    level: Any                # the level of ``each`` (None: no each)
+    level: tuple | None       # the levels of ``each``'s keys (None: no each)
     n: int
     mean: float
     low: float                # lower bound (NaN when n < 2)

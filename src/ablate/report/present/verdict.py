@@ -50,11 +50,11 @@ def _control(c: ControlResult) -> dict[str, Any]:
     spec = c.spec
     return {
         "name": spec.name, "text": spec.text, "metric": spec.metric, "transform": spec.transform,
-        "where": {k: fmt_level(v) for k, v in (c.where or spec.where).items()}, "each": spec.each, "tune": spec.tune,
+        "where": {k: fmt_level(v) for k, v in (c.where or spec.where).items()}, "each": list(spec.each) if spec.each else None, "tune": spec.tune,
         "above": spec.above.text if spec.above else None, "below": spec.below.text if spec.below else None,
         "above_value": _number(c.above), "below_value": _number(c.below), "clauses": list(spec.clauses or []) or None,
         "holds": c.holds, "reason": c.reason or None, "summary": ControlText(c).sentence(), "confidence": 1 - c.alpha / 2,
-        "groups": [{"level": None if g.level is None else fmt_level(g.level), "tuned": None if g.tuned is None
+        "groups": [{"level": None if g.level is None else dict(zip(spec.each or (), map(fmt_level, g.level))), "tuned": None if g.tuned is None
                     else fmt_level(g.tuned), "n": g.n, "mean": _number(g.mean), "low": _number(g.low),
                     "high": _number(g.high), "holds": g.holds, "problem": g.problem,
                     "counts": {k: v for k, v in g.counts.items() if v}} for g in c.groups],

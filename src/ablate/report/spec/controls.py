@@ -24,8 +24,9 @@ informative at this budget**, with the control's numbers, instead of whatever it
 Fields (:data:`CONTROL_FIELDS`): ``name`` (required, unique), ``text`` (what the condition means, in
 words), ``metric`` (a record metric or a derived ``a - b``), ``where`` (key -> level, a list of
 levels pooled, or ``min``/``max`` as in a check), ``above`` and/or ``below`` (at least one),
-``clauses`` (the clauses it guards), ``each`` (a key: the control is judged at each of its levels
-among the runs ``where`` keeps, and holds when it holds at all of them), ``tune`` (a key: each group
+``clauses`` (the clauses it guards), ``each`` (a key, or a list of keys: the control is judged at
+each of its levels, or each combination of their levels, among the runs ``where`` keeps, and holds
+when it holds at all of them), ``tune`` (a key: each group
 read only at its best level of that key, chosen on ``select_on``, default the metric's validation
 twin as in a check, in the direction of the threshold: highest for ``above``, lowest for ``below``),
 ``transform`` (``log10``) and ``on_diverged`` (``chance``, the default for */acc and */loss: a run
@@ -100,7 +101,7 @@ class ControlSpec:
     above: Threshold | None = None
     below: Threshold | None = None
     clauses: tuple[str, ...] | None = None   # None: every clause of the claim
-    each: str | None = None
+    each: tuple[str, ...] | None = None   # judged per level (combination of levels) of these keys
     tune: str | None = None
     select_on: str | None = None
     transform: str | None = None
@@ -175,14 +176,19 @@ def control_errors(control: Mapping[str, Any], clauses: Sequence[str] = ()) -> l
     if on_diverged == "chance" and metric and not chance_applies(metric):
         errors.append(f"on_diverged=chance needs a metric */acc or */loss (got {metric!r}); valid values here: "
                       "worst, exclude")
-    for key in ("each", "tune"):
-        value = control.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
-            errors.append(f"{key}={value!r} is invalid: it must be a config key (e.g. optimizer.lr)")
-        elif value is not None and isinstance(where, Mapping) and value in where:
+    each = control.get("each")
+    keys = list(each) if isinstance(each, (list, tuple)) else [each]
+    if each is not None and (not keys or not all(isinstance(k, str) and k for k in keys)):
+        errors.append(f"each={each!r} is invalid: it must be a config key (e.g. model.cell) or a list of keys")
+        keys = []
+    tune = control.get("tune")
+    if tune is not None and (not isinstance(tune, str) or not tune):
+        errors.append(f"tune={tune!r} is invalid: it must be a config key (e.g. optimizer.lr)")
+    for key, value in [*(("each", k) for k in keys if each is not None), ("tune", tune)]:
+        if isinstance(value, str) and isinstance(where, Mapping) and value in where:
             errors.append(f"{key}={value!r} is fixed by where; leave it out of where")
-    if control.get("each") is not None and control.get("each") == control.get("tune"):
-        errors.append("each and tune name the same key")
+    if each is not None and tune in keys:
+        errors.append(f"each and tune both name {tune!r}")
     if control.get("select_on") is not None and not control.get("tune"):
         errors.append("select_on applies to controls with tune only")
     if control.get("tune") and metric and derived.is_derived(metric) and not control.get("select_on"):
@@ -228,10 +234,16 @@ def parse_control(control: Mapping[str, Any], clauses: Sequence[str] = ()) -> Co
         where={str(k): level(v) for k, v in _as_dict(control.get("where")).items()},
         above=parse_threshold(control.get("above"))[0], below=parse_threshold(control.get("below"))[0],
         clauses=tuple(str(c) for c in guarded) if isinstance(guarded, (list, tuple)) and guarded else None,
-        each=str(control["each"]) if control.get("each") else None, tune=tune,
+        each=_keys(control.get("each")), tune=tune,
         select_on=str(control.get("select_on") or default_select_on(metric)) if tune else None,
         transform=transform, on_diverged=str(on_diverged).lower(), problems=problems,
     )
+
+
+def _keys(each: Any) -> tuple[str, ...] | None:
+    if not each:
+        return None
+    return tuple(str(k) for k in each) if isinstance(each, (list, tuple)) else (str(each),)
 
 
 def parse_controls(raw: Any, clauses: Sequence[str] = ()) -> tuple[ControlSpec, ...]:

@@ -50,8 +50,8 @@ class ControlText:
 
     def group_label(self, g: ControlGroup) -> str:
         parts = []
-        if self.spec.each is not None:
-            parts.append(f"{self.spec.each}={fmt_level(g.level)}")
+        if self.spec.each is not None and g.level is not None:
+            parts += [f"{k}={fmt_level(v)}" for k, v in zip(self.spec.each, g.level)]
         if self.spec.tune is not None:
             parts.append(f"at its best {self.spec.tune}={fmt_level(g.tuned)}" if g.tuned is not None
                          else f"no best {self.spec.tune}")
