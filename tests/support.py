@@ -87,10 +87,11 @@ def run_ablate(args, cwd, *, module: str = "ablate", timeout: float = 600, env: 
 
 def _verdicts() -> tuple[str, ...]:
     """Every verdict as a report prints it in bold (``no effect within ±δ`` names its δ), from the one
-    list the judge keeps; not tested last."""
+    list the judge keeps, and a clause's "not informative at this budget" (a failed control); not tested last."""
     from ablate.report.judge import stats
 
-    return tuple("**no effect" if v == stats.NO_EFFECT else f"**{v}**" for v in (*stats.VERDICTS, stats.NOT_TESTED))
+    return tuple("**no effect" if v == stats.NO_EFFECT else f"**{v}**"
+                 for v in (*stats.VERDICTS, stats.NOT_INFORMATIVE, stats.NOT_TESTED))
 
 
 VERDICTS = _verdicts()
