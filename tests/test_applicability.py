@@ -136,6 +136,32 @@ def test_data_of_the_users_stands_for_the_designs_first_data_set():
     assert not found.applies and found.reason.startswith("it needs its own data, not data=csv: ")
 
 
+def test_settings_of_the_users_data_and_model_are_left_out_of_the_design():
+    """``data.source.path=...`` belongs to the user's data: the experiment as designed (mnist1d) has no
+    such key, and composing it must not fail."""
+    assert own_task(["+experiment=x", "data=csv", "data.source.path=t.csv", "model._target_=m.Net", "model.width=8",
+                     "budget=smoke"]) == ["+experiment=x", "budget=smoke"]
+    found, _, _ = _assess("learning_rate", "data=csv", "data.source.path=t.csv")
+    assert found is not None and found.user_data and found.applies
+
+
+def test_a_claim_designed_on_the_users_model_keeps_its_scope():
+    found = Applicability(model="m.Net", data="d", n_checks=1, user_model=True, replaced_model=False)
+    claim = {"statement": "s", "scope": {"model": "my net"}, "checks": [{"name": "c"}]}
+    assert found.apply(claim)["scope"] == {"model": "my net"}
+    replaced = Applicability(model="m.Net", data="d", n_checks=1, user_model=True, replaced_model=True)
+    assert replaced.apply(claim)["scope"] == {"model": "m.Net (your model; the design's: my net)"}
+
+
+def test_a_sweep_whose_model_cannot_be_imported_gets_the_config_checks_message(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_ablate(["+experiment=learning_rate", "model._target_=nowhere_to_be_found.Net", "budget=smoke",
+                         f"hydra.sweep.dir={sweep}"], tmp_path, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "nowhere_to_be_found" in result.stderr
+    assert not sweep.exists()
+
+
 def test_the_file_round_trips_and_a_bad_needs_is_refused(tmp_path):
     from ablate.applicability import write
 

@@ -51,6 +51,7 @@ class Applicability:
     checks: dict[int, str] = field(default_factory=dict)    # check index -> why it does not apply
     renames: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> {the design's level: the run's}
     statement: str = ""              # the claim's, for a catalogue row when nothing of it runs
+    replaced_model: bool = False     # the model is not the one the claim was designed on (its scope is rewritten)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -94,7 +95,7 @@ class Applicability:
             _renamed(c, self.renames) for i, c in enumerate(claim.get("checks") or []) if i not in self.checks]
         claim["checks"] = keep
         scope = dict(claim.get("scope") or {})
-        if self.user_model:
+        if self.replaced_model:
             scope["model"] = f"{self.model} (your model; the design's: {scope['model']})" if scope.get("model") \
                 else f"{self.model} (your model)"
         if self.user_data:
@@ -114,6 +115,7 @@ class Applicability:
     def from_json(cls, raw: Mapping[str, Any]) -> "Applicability":
         return cls(model=str(raw["model"]), data=str(raw["data"]), n_checks=int(raw["n_checks"]),
                    statement=str(raw.get("statement") or ""), user_model=bool(raw.get("user_model")),
+                   replaced_model=bool(raw.get("replaced_model")),
                    user_data=bool(raw.get("user_data")), claim_reason=raw.get("claim_reason"),
                    checks={int(i): str(why) for i, why in (raw.get("checks") or {}).items()},
                    renames={str(k): {str(a): str(b) for a, b in v.items()} for k, v in (raw.get("renames") or {}).items()})
@@ -155,6 +157,7 @@ class Subject:
     data: str                         # the data group choice
     takes: Callable[[str], bool] | None = None   # a user model's signature (None: one of ablate's families)
     own_data: str | None = None       # the experiment's own data choice, when the user brings other data
+    design_model: str | None = None   # the experiment's own model._target_ (None: not known)
 
     @property
     def user_model(self) -> bool:
@@ -235,7 +238,8 @@ def assess(claim: Mapping[str, Any], cells: Sequence[Mapping[str, str]],
     overrides each cell sets, the command line's left out); ``value_of(cell, key)`` is a key's
     level in a cell (its override, else the experiment's default)."""
     result = dict(model=subject.model, data=subject.data, n_checks=len(claim.get("checks") or []),
-                  statement=str(claim.get("statement") or ""), user_model=subject.user_model, user_data=subject.user_data)
+                  statement=str(claim.get("statement") or ""), user_model=subject.user_model, user_data=subject.user_data,
+                  replaced_model=subject.user_model and subject.design_model != subject.model)
     if not subject.user_model and not subject.user_data:
         return Applicability(**result)
     needs = claim.get("needs") or {}
@@ -272,9 +276,12 @@ def users(cfg: Any, pins: Mapping[str, Any]) -> tuple[bool, bool]:
 
 
 def own_task(task: Sequence[str]) -> list[str]:
-    """The command line ``task`` without what names a model or data: the experiment as designed."""
-    pinned = (*MODEL_PINS, *DATA_PINS)
-    return [o for o in task if o.partition("=")[0].lstrip("+~") not in pinned]
+    """The command line ``task`` without what names or sets a model or data (``model=``, ``data=``,
+    ``data.source.path=``, ...): the experiment as designed."""
+    def pinned(key: str) -> bool:
+        return key in ("model", "data") or key.startswith(("model.", "data."))
+
+    return [o for o in task if not pinned(o.partition("=")[0].lstrip("+~"))]
 
 
 def assess_config(cfg: Any, own: Any, pins: Mapping[str, Any],
@@ -288,9 +295,14 @@ def assess_config(cfg: Any, own: Any, pins: Mapping[str, Any],
 
     user_model, user_data = users(cfg, pins)
     data, own_data = str(cfg.hydra.runtime.choices.get("data")), str(own.hydra.runtime.choices.get("data"))
-    subject = Subject(model=str(OmegaConf.select(cfg, "model._target_", default="")), data=data,
-                      takes=Signature.of(target_of(cfg.model)).takes if user_model else None,
-                      own_data=own_data if user_data and own_data != data else None)
+    target = str(OmegaConf.select(cfg, "model._target_", default=""))
+    try:
+        takes = Signature.of(target_of(cfg.model)).takes if user_model else None
+    except Exception:  # noqa: BLE001 - a model that cannot be imported: the config check says so, with exit 2
+        return None, [True] * len(cells)
+    subject = Subject(model=target, data=data, takes=takes,
+                      own_data=own_data if user_data and own_data != data else None,
+                      design_model=str(OmegaConf.select(own, "model._target_", default="")))
     if not subject.user_model and not subject.user_data:
         return None, [True] * len(cells)
     choices = own.hydra.runtime.choices

@@ -255,8 +255,9 @@ class AblateSweeper(Sweeper):
             claim = OmegaConf.to_container(first.claim, resolve=True)
             for line in describe(applicability, claim):
                 log.info("ablate sweeper: %s", line)
-            write(self._start(), applicability)
             if not applicability.applies:
+                _refuse_bad_claim(claim)       # a claim that would be refused is refused, not "not applicable"
+                write(self._start(), applicability)
                 self._not_applicable(applicability, claim)
                 return self.returns
             grid = union([[*cell, *arguments] for cell in kept], parser)
@@ -281,7 +282,11 @@ class AblateSweeper(Sweeper):
         pins = job_dict([o for o in task if not o.lstrip("+").startswith("experiment=")])
         if not any(users(cfg, pins)):
             return None, None
-        own = self._compose_task(own_task(task))
+        try:
+            own = self._compose_task(own_task(task))
+        except Exception as e:  # noqa: BLE001 - the design without the command line does not compose: judge on cfg
+            log.debug("the experiment as designed does not compose (%s); its defaults are read from the sweep's", e)
+            own = cfg
         cells = union([[*self._lines(params), *self._lines(g)] for g in grids or [{}]], parser)
         found, keep = assess_config(cfg, own, pins, [job_dict(c) for c in cells])
         return (found, [c for c, k in zip(cells, keep) if k]) if found is not None else (None, None)
@@ -348,6 +353,7 @@ class AblateSweeper(Sweeper):
         from ablate.results import is_ok
 
         seeds, max_seeds = _budget_seeds(first)
+        self.check([[*grid[0], "seed=0"]])   # a model that cannot be imported is the config check's to say, before packing
         keys = [cell_key(job_dict(cell)) for cell in grid]
         index = {key: i for i, key in enumerate(keys)}
         tic = time.perf_counter()
@@ -363,6 +369,10 @@ class AblateSweeper(Sweeper):
         self.check(self._jobs(grid, packing, wanted))
         claim = OmegaConf.to_container(first.claim, resolve=True)
         sweep_dir = self._start()
+        if applicability is not None:
+            from ablate.applicability import write
+
+            write(sweep_dir, applicability)
         launched: set = set()
         look = 0
         log.info("ablate sweeper: %d cells, seeds %d up to %s (budget.seeds, budget.max_seeds); %d cell(s) vectorized",
@@ -402,6 +412,16 @@ class AblateSweeper(Sweeper):
             by_cell.setdefault(i, []).append(seed)
         cells = list(by_cell)
         return look_jobs([grid[i] for i in cells], [by_cell[i] for i in cells], [packing[i] for i in cells])
+
+
+def _refuse_bad_claim(claim: dict) -> None:
+    """Exit 2 with the config check's words when ``claim`` has errors."""
+    from ablate.report.spec.rules import claim_errors
+
+    errors = claim_errors(claim)
+    if errors:
+        print("ablate: invalid config:\n  - " + "\n  - ".join(errors), file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _open_text(check: Any) -> str:
