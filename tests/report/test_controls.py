@@ -137,6 +137,10 @@ def test_each_and_tune():
                                               "above": 0.5}))
     assert [g.level for g in both.groups] == [("lstm", 0.001), ("lstm", 0.01), ("rnn", 0.001), ("rnn", 0.01)]
     assert [g.holds for g in both.groups] == [True, True, False, False]
+    # a list of levels in where restricts the levels each reads
+    only = judge_control(recs, parse_control({"name": "lstm", "metric": "test/acc", "where": {"model.cell": ["lstm"]},
+                                              "each": "model.cell", "above": 0.5}))
+    assert [g.level for g in only.groups] == [("lstm",)] and only.holds and not only.spec.problems
 
 
 def test_thresholds_parse():
@@ -159,7 +163,7 @@ def test_thresholds_parse():
     ({"on_diverged": "skip"}, "claim.controls[0].on_diverged='skip' is invalid; valid values: worst, chance, exclude"),
     ({"where": "lstm"}, "claim.controls[0].where must be a mapping"),
     ({"tune": "model.cell"}, "claim.controls[0].tune='model.cell' is fixed by where"),
-    ({"each": ["model.cell"]}, "claim.controls[0].each='model.cell' is fixed by where"),
+    ({"each": ["model.cell"]}, "claim.controls[0].each='model.cell' is fixed by where to one level"),
     ({"each": []}, "claim.controls[0].each=[] is invalid: it must be a config key"),
     ({"each": "seed", "tune": "seed"}, "claim.controls[0].each and tune both name 'seed'"),
     ({"select_on": "val/acc"}, "claim.controls[0].select_on applies to controls with tune only"),

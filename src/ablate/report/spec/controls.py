@@ -25,8 +25,8 @@ Fields (:data:`CONTROL_FIELDS`): ``name`` (required, unique), ``text`` (what the
 words), ``metric`` (a record metric or a derived ``a - b``), ``where`` (key -> level, a list of
 levels pooled, or ``min``/``max`` as in a check), ``above`` and/or ``below`` (at least one),
 ``clauses`` (the clauses it guards), ``each`` (a key, or a list of keys: the control is judged at
-each of its levels, or each combination of their levels, among the runs ``where`` keeps, and holds
-when it holds at all of them), ``tune`` (a key: each group
+each of its levels, or each combination of their levels, among the runs ``where`` keeps (a list of
+levels in ``where`` restricts them), and holds when it holds at all of them), ``tune`` (a key: each group
 read only at its best level of that key, chosen on ``select_on``, default the metric's validation
 twin as in a check, in the direction of the threshold: highest for ``above``, lowest for ``below``),
 ``transform`` (``log10``) and ``on_diverged`` (``chance``, the default for */acc and */loss: a run
@@ -185,8 +185,10 @@ def control_errors(control: Mapping[str, Any], clauses: Sequence[str] = ()) -> l
     if tune is not None and (not isinstance(tune, str) or not tune):
         errors.append(f"tune={tune!r} is invalid: it must be a config key (e.g. optimizer.lr)")
     for key, value in [*(("each", k) for k in keys if each is not None), ("tune", tune)]:
-        if isinstance(value, str) and isinstance(where, Mapping) and value in where:
-            errors.append(f"{key}={value!r} is fixed by where; leave it out of where")
+        fixed = isinstance(where, Mapping) and value in where and not isinstance(where[value], (list, tuple))
+        if isinstance(value, str) and fixed:
+            errors.append(f"{key}={value!r} is fixed by where to one level; leave it out of where, or give "
+                          "where a list of the levels to read")
     if each is not None and tune in keys:
         errors.append(f"each and tune both name {tune!r}")
     if control.get("select_on") is not None and not control.get("tune"):
