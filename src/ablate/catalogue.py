@@ -244,7 +244,8 @@ def _hardware() -> str:
 def compose_index(entries: Sequence[Entry], out_dir: Path, overrides: Sequence[str]) -> Document:
     claims = [c for e in entries for c in e.claims]
     counts = {v: sum(c["verdict"] == v for c in claims) for v in (stats.SUPPORTED, stats.NOT_SUPPORTED,
-                                                                stats.INCONCLUSIVE)}
+                                                                stats.INCONCLUSIVE, stats.NOT_INFORMATIVE)}
+    counts = {v: n for v, n in counts.items() if n or v != stats.NOT_INFORMATIVE}   # shown when a control failed
     clause_counts = {}
     for c in claims:
         for clause in c["clauses"]:
@@ -290,8 +291,9 @@ def compose_index(entries: Sequence[Entry], out_dir: Path, overrides: Sequence[s
                   "**not supported** when a check contradicts it or shows no effect (both Holm-corrected), "
                   "**inconclusive** otherwise; a clause no check can test is **not tested**, and on a model or "
                   "data of your own a clause whose checks cannot run there is **not applicable**, with the reason "
-                  "(docs/models.md). Open a report "
-                  "for the numbers, the power of each check and the runs behind it."]))
+                  "(docs/models.md); a clause whose control fails (its design did not reach the effect at this "
+                  "budget, e.g. every arm at chance) is **not informative at this budget**, whatever its checks "
+                  "said. Open a report for the numbers, the controls, the power of each check and the runs behind it."]))
     return doc
 
 
