@@ -215,3 +215,14 @@ def test_the_report_and_verdict_json_show_the_controls_with_their_numbers(tmp_pa
     assert lstm["groups"][0]["low"] == pytest.approx(0.0952, abs=1e-4) and lstm["confidence"] == 0.975
     assert lstm["summary"].startswith("lstm_learns fails: test/acc > chance + 0.1 = 0.225, where model.cell=lstm: "
                                       "mean 0.120, one-sided 97.5% lower bound 0.0952 (3 runs): fails")
+
+
+def test_the_catalogue_index_shows_and_counts_not_informative(tmp_path):
+    from ablate.catalogue import write_index
+
+    c = claim(LSTM_LEARNS)
+    build_report(write_sweep(tmp_path / "cells", records(claim=c)))
+    text = write_index(tmp_path, ["cells"], []).read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `cells`"))
+    assert "**not informative at this budget** gates help" in row and "**supported** rnn learns" in row
+    assert "1 **not informative at this budget**" in text and "**not informative at this budget**, whatever" in text
