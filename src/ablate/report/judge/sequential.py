@@ -168,7 +168,14 @@ def look_alphas(alpha: float, sizes: tuple[int, ...]) -> tuple[float, ...]:
     spent(t_{k−1}) under H0, where the looks' statistics are a Brownian motion ``B(t) = z_k √t_k`` in
     information time (the usual normal theory of group-sequential tests); the sub-density of B on
     the continuation region is carried from look to look on a grid (Armitage, McPherson & Rowe).
-    alpha_k = 2 (1 − Φ(c_k)). One look: ``alpha``."""
+    alpha_k = 2 (1 − Φ(c_k)). One look: ``alpha``.
+
+    Each look's Welch interval then uses its alpha_k with the t quantile at the look's Satterthwaite
+    degrees of freedom (the significance-level approach to group-sequential t tests): the
+    information fractions are the looks' seeds, as planned. With equal sds this is conservative
+    (looks 3 → 5 → 8 spend 2.41% of 2.5% under A/A, 2.28% with a borderline look continuing); with
+    one side's sd 3× the other's the early looks spend more than their share and the whole rule
+    2.47% (``python -m ablate.calibrate``, docs/calibration.md)."""
     if len(sizes) <= 1:
         return (alpha,)
     t = np.asarray(sizes, dtype=float) / sizes[-1]
