@@ -139,3 +139,45 @@ def test_catalogue_bench_times_one_job_against_the_default_with_the_same_verdict
                      re.MULTILINE), out
     assert re.search(r"--jobs 1 +\| 1 × 1 ", out) and re.search(r"default +\| 1 × 1 ", out), out   # one experiment
     assert out.strip().splitlines()[-1] == CATALOGUE_LINE.format(speedup)
+
+
+def test_phases_prints_each_phase_of_a_run(tmp_path):
+    """``python -m ablate.bench.phases``: a table of the command's phases (calls, CPU s, share, wall s)."""
+    from tests.support import run_ablate
+
+    result = run_ablate(["budget=smoke", "budget.max_epochs=1", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path,
+                        module="ablate.bench.phases", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {re.split(r"\s{2,}", line.strip())[0]: line.split() for line in result.stdout.splitlines()
+            if line.startswith("  ")}
+    assert {"imports (interpreter, torch, Lightning, ablate)", "whole process"} <= set(rows)
+    for phase in ("job (ablate.run.run_job)", "build (data + model)", "fit", "training epochs", "Trainer()"):
+        assert phase in rows, (phase, result.stdout)
+    assert rows["fit"][-4] == "1" and float(rows["fit"][-3]) > 0            # calls, CPU seconds
+    assert rows["whole process"][-2] == "100.0%"
+    assert read_record(tmp_path / "run")["status"] == "ok"
+
+
+def test_same_records_ignores_times_and_the_folder_and_catches_any_other_difference(compose_cfg, tmp_path):
+    import json
+    import math
+
+    from ablate.bench.same_records import compare
+    from ablate.run import run_trial
+
+    for side in ("a", "b"):      # the same trial twice, each in its own folder: the same records
+        run_trial(compose_cfg(["budget=smoke", "budget.max_epochs=1", "logger=none"], run_dir=tmp_path / side / "job"))
+    assert compare(tmp_path / "a", tmp_path / "b") == []
+    path = tmp_path / "b" / "job" / "record.json"
+    record = json.loads(path.read_text())
+    record["wall_time_s"] *= 2
+    record["probes"]["throughput"]["seconds"] *= 2
+    path.write_text(json.dumps(record))
+    assert compare(tmp_path / "a", tmp_path / "b") == []
+    record["metrics"]["val/loss"] = math.nextafter(record["metrics"]["val/loss"], math.inf)   # one ulp
+    path.write_text(json.dumps(record))
+    problems = compare(tmp_path / "a", tmp_path / "b")
+    assert len(problems) == 1 and "metrics.val/loss" in problems[0]
+    (tmp_path / "b" / "extra").mkdir()
+    (tmp_path / "b" / "extra" / "record.json").write_text(path.read_text())
+    assert any("extra: only in" in p for p in compare(tmp_path / "a", tmp_path / "b"))

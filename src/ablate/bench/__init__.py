@@ -12,6 +12,12 @@ One benchmark per run, picked by its flag (each module's docstring says how it m
 * ``--catalogue`` (:mod:`ablate.bench.catalogue`): the catalogue with ``--jobs 1`` against its default.
 * ``--gpu`` (:mod:`ablate.bench.gpu`): every GPU measurement in one run; each part the machine
   cannot run is reported ``SKIPPED`` with its reason.
+
+Two tools of their own: ``python -m ablate.bench.phases <overrides>`` (:mod:`ablate.bench.phases`) runs
+one ``python -m ablate`` command with a CPU-time counter around each phase (composing, each job's
+build, fit, validation, checkpoints, records, the report) and prints where its time went;
+``python -m ablate.bench.same_records A B`` (:mod:`ablate.bench.same_records`) says whether two runs of
+one sweep wrote the same records and verdicts, every number bit for bit.
 """
 
 from ablate.bench.cli import main
