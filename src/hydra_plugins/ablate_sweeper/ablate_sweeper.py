@@ -207,6 +207,12 @@ class AblateSweeper(Sweeper):
             self.delegate = instantiate(self.delegate_config)
             self.delegate.setup(hydra_context=hydra_context, task_function=task_function, config=config)
             return
+        from ablate.compose_cache import ComposeCache
+
+        # a job composed for the check is launched without composing it again (ablate.compose_cache)
+        hydra_context = HydraContext(config_loader=ComposeCache(hydra_context.config_loader),
+                                     callbacks=hydra_context.callbacks)
+        self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config)
 
