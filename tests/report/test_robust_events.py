@@ -1,6 +1,6 @@
 """Robustness of event checks (ablate.report.judge.events): room on an interval's scale from the
 deciding one-sided Fisher p, the runs that would have to change outcome (flips), one run out, and
-the borderline mark by the same rule as interval checks, in the report, verdict.json and the sweep."""
+the borderline mark (only when one run undoes the decision), in the report, verdict.json and the sweep."""
 
 from __future__ import annotations
 
@@ -126,3 +126,14 @@ def test_a_borderline_event_look_does_not_end_the_check_while_looks_remain():
     assert check.verdict == stats.SUPPORTED and check.look == 0 and check.borderline
     assert 0 < check.room < robust.BORDERLINE_ROOM and check.estimate.flips == 1
     assert check in result.open_checks and {seed for _, seed in result.needs()} == {2}
+
+
+def test_a_clean_first_look_that_two_runs_would_have_to_undo_is_not_borderline():
+    # seeds 3 → 5 → 8: look 1 (α = 0.0005) is 9/9 vs 0/9, p = 1/48620, only 0.18 of room (a count's room
+    # is capped by its runs) but two runs would have to change outcome: decided, no more seeds
+    outcomes = {lr: [2.5 if lr in LARGE else 0.5 for _ in range(3)] for lr in [*LARGE, *SMALL]}
+    result = judge_claim(lr_records(outcomes, budget={"seeds": 3, "max_seeds": 8}), claim())
+    check = result.checks[0]
+    assert check.verdict == stats.SUPPORTED and check.look == 0 and check.alpha == pytest.approx(0.000504, rel=1e-3)
+    assert 0 < check.room < robust.BORDERLINE_ROOM and check.estimate.flips == 2 and check.one_seed_out
+    assert not check.borderline and not result.open_checks and not result.needs()

@@ -176,7 +176,8 @@ def replay(records: Sequence[dict[str, Any]], specs: Sequence[CheckSpec], plan: 
             elif verdict != stats.INCONCLUSIVE:
                 state.done = True
             last = r - state.offset >= len(state.looks) - 1
-            if state.done and not last and robust.is_borderline(verdict, result.room, result.one_seed_out):
+            if state.done and not last and robust.is_borderline(verdict, result.room, result.one_seed_out,
+                                                                count=result.spec.kind == "events"):
                 state.done = False  # decided on a hair with looks to go: the next look decides instead
             if last:
                 state.done = True

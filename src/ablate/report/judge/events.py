@@ -22,8 +22,8 @@ Power: there is no interval and no effect size to power; the report gives instea
 one-sided p the run counts could reach at all (every run of one side with the event, none of the
 other's): when it is not below α, the check cannot decide at this budget whatever happens.
 
-Robustness (:mod:`ablate.report.judge.robust` for interval checks), in the same units and by the same
-borderline rule:
+Robustness (:mod:`ablate.report.judge.robust` for interval checks), in the same units; borderline
+only when one run undoes the decision (:func:`ablate.report.judge.robust.is_borderline` with ``count``):
 
 * **room**: ``z(p) / z(α/2) − 1``, with ``z(p) = Φ⁻¹(1 − p)`` the normal quantile of the deciding
   one-sided p (p for when supported or undecided, p against when contradicted). An interval

@@ -62,7 +62,7 @@ class CheckResult:
         half-width, or undone by leaving out one seed (:mod:`ablate.report.judge.robust`)."""
         from ablate.report.judge.robust import is_borderline
 
-        return is_borderline(self.verdict, self.room, self.one_seed_out)
+        return is_borderline(self.verdict, self.room, self.one_seed_out, count=self.spec.kind == "events")
 
     @property
     def fails(self) -> bool:

@@ -42,7 +42,8 @@ def reading_guide() -> list:
          "quantile of its deciding one-sided p over that of α/2, less 1 (the room an interval with that p "
          "would have), the report says how many runs would have to change outcome to undo it, and one seed "
          "out means one run left out or one run's outcome changed. A verdict decided by less than "
-         f"{robust.BORDERLINE_ROOM:g} half-widths, or undone by one seed, is marked **borderline**: another "
+         f"{robust.BORDERLINE_ROOM:g} half-widths, or undone by one seed (for an event check: only undone by "
+         "one run), is marked **borderline**: another "
          "machine's floating point, or one more seed, may decide it differently."],
         [badge(stats.NOT_TESTED), ": a part of the statement no check measures (the reason is given); "
          "a claim is never supported on the strength of its tested parts alone without listing these."],
