@@ -151,7 +151,8 @@ def test_phases_prints_each_phase_of_a_run(tmp_path):
     rows = {re.split(r"\s{2,}", line.strip())[0]: line.split() for line in result.stdout.splitlines()
             if line.startswith("  ")}
     assert {"imports (interpreter, torch, Lightning, ablate)", "whole process"} <= set(rows)
-    for phase in ("job (ablate.run.run_job)", "build (data + model)", "fit", "training epochs", "Trainer()"):
+    for phase in ("job (ablate.run.run_job)", "build (data + model)", "fit", "training epochs", "Trainer()",
+                  "epoch-end callbacks (probes, checkpoint)", "checkpoint save"):
         assert phase in rows, (phase, result.stdout)
     assert rows["fit"][-4] == "1" and float(rows["fit"][-3]) > 0            # calls, CPU seconds
     assert rows["whole process"][-2] == "100.0%"
