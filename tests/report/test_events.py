@@ -150,3 +150,23 @@ def test_the_report_prints_counts_and_fishers_test(tmp_path):
     assert "treatment: 3 diverged (a diverged run is the event)" in text
     assert "look 1: 7/12 vs 0/12 runs with the event, α=0.05, p for " in text
     assert "With `event`, the check counts the runs per side" in text
+
+
+def test_a_threshold_at_chance_is_read_from_the_runs_num_classes(tmp_path):
+    """``above: chance`` is ln k for a loss, k the records' num_classes: on 10 classes the same count as
+    ``above: ln 10``; on 3 classes (chance ln 3 = 1.0986) the runs stuck near ln 3 count too."""
+    at_chance = dict(CHECK, event={"diverged": True, "above": "chance"})
+    ten = judge_check(lr_records(OUTCOMES, claim_=claim(at_chance)), at_chance)
+    assert ten.estimate.k == {"treatment": 7, "baseline": 0} and ten.verdict == stats.SUPPORTED
+    assert "the event's threshold is train/loss ≥ 2.30259: chance is 2.30259 from the runs' num_classes" in ten.notes
+    assert text_of(ten).metric_label == "train/loss ≥ chance or the run diverged (status diverged, or train/loss NaN/inf)"
+    three = {0.3: [1.2, 1.1, 0.4, 1.3], 1.0: ["diverged", 1.15, 1.0986123, 0.7], 3.0: ["diverged", 1.2, 1.25, 0.9],
+             0.001: [0.8, 0.9, 1.0, 0.85], 0.003: [0.5, 0.6, 0.55, 0.5], 0.01: [0.3, 0.4, 0.35, 0.3]}
+    check = judge_check(lr_records(three, claim_=claim(at_chance), num_classes=3), at_chance)
+    assert check.estimate.k == {"treatment": 9, "baseline": 0}
+    fixed = judge_check(lr_records(three, claim_=claim(CHECK), num_classes=3), CHECK)   # ln 10 misses them
+    assert fixed.estimate.k == {"treatment": 2, "baseline": 0}
+    unknown = judge_check(lr_records(OUTCOMES, claim_=claim(at_chance), num_classes=None), at_chance)
+    assert unknown.verdict == stats.INCONCLUSIVE and "relative to chance, but chance needs one num_classes" in unknown.reason
+    offset = dict(CHECK, event={"above": "chance + 0.1"})
+    assert judge_check(lr_records(OUTCOMES, claim_=claim(offset)), offset).estimate.k["treatment"] == 1   # 2.5 ≥ 2.40259

@@ -24,20 +24,9 @@ import numpy as np
 
 from ablate.report.judge import stats
 from ablate.report.judge.results import ClauseResult, ControlGroup, ControlResult
-from ablate.report.records.values import levels, matching, metric_value
+from ablate.report.records.values import chance_level, levels, matching, metric_value
 from ablate.report.spec.controls import ControlSpec, Threshold
 from ablate.report.spec.names import metric_direction
-
-
-def _chance(rows: Sequence[dict], metric: str) -> tuple[float | None, str | None]:
-    """The task's chance level of ``metric`` (1/k for */acc, ln k for */loss) from the records' num_classes."""
-    classes = {r.get("num_classes") for r in rows if isinstance(r.get("num_classes"), int)}
-    if len(classes) != 1 or not all(k and k > 1 for k in classes):
-        found = ", ".join(map(str, sorted(classes))) or "none"
-        return None, f"chance needs one num_classes among the runs' records (found: {found})"
-    (k,) = classes
-    tail = metric.rsplit("/", 1)[-1]
-    return (1.0 / k if tail == "acc" else math.log(k)), None
 
 
 def _values(rows: Sequence[dict], spec: ControlSpec, fill: float | None) -> tuple[np.ndarray, dict[str, int], list[str]]:
@@ -130,7 +119,7 @@ def judge_control(records: Sequence[dict[str, Any]], spec: ControlSpec, alpha: f
     rows, where, problem = _resolve_where(records, spec)
     if problem:
         return ControlResult(spec, False, where=where, reason=problem)
-    chance, chance_problem = _chance(rows or records, spec.metric) if (
+    chance, chance_problem = chance_level(rows or records, spec.metric) if (
         spec.on_diverged == "chance" or any(t is not None and t.chance for t in (spec.above, spec.below))) else (None, None)
     above, below = _resolve(spec.above, chance, spec.transform), _resolve(spec.below, chance, spec.transform)
     if any(t is not None and math.isnan(t) for t in (above, below)):

@@ -53,7 +53,7 @@ from ablate.report.judge.scope import (
 )
 from ablate.report.spec.claim import CheckSpec, EventSpec, metric_direction
 from ablate.report.judge.sequential import Look
-from ablate.report.records.values import metric_recorded, metric_value
+from ablate.report.records.values import chance_level, metric_recorded, metric_value
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,24 @@ def _one_run_out(k: dict[str, int], n: dict[str, int], goal: str, alpha: float, 
     return True
 
 
+def _at_chance(spec: CheckSpec, rows: list[dict], work: Work) -> tuple[CheckSpec, str | None]:
+    """``spec`` with its event's chance-relative threshold made a number (ln k for a loss, 1/k for an
+    accuracy, after the check's transform), said in the notes; or why it cannot be."""
+    chance, problem = chance_level(rows, spec.metric)
+    if chance is None:
+        return spec, f"the event's threshold is relative to chance, but {problem}"
+    level = float(transformed([{"metrics": {"x": chance}}], "x", spec.transform)[0])
+    event = replace(spec.event, chance=False,
+                    above=None if spec.event.above is None else level + spec.event.above,
+                    below=None if spec.event.below is None else level + spec.event.below)
+    sign, value = ("≥", event.above) if event.above is not None else ("≤", event.below)
+    note = (f"the event's threshold is {spec.metric} {sign} {stats.fmt(value, 6)}: chance is {stats.fmt(chance, 6)} "
+            "from the runs' num_classes")
+    if note not in work.notes:
+        work.notes.append(note)
+    return replace(spec, event=event), None
+
+
 def _past(event: EventSpec, value: float) -> bool:
     if event.above is not None and value >= event.above:
         return True
@@ -192,6 +210,10 @@ def judge(scope: Scope, spec: CheckSpec, look: Look, alpha: float, work: Work) -
     judged = {side: at_seeds(rows, look.judge) for side, rows in scope.sides.items()}
     required = pairs(scope.sides, look.judge)
     scorer = None
+    if spec.event.chance:   # above/below from the task's chance level: resolved on the runs judged
+        spec, problem = _at_chance(spec, [r for rows in judged.values() for r in rows], work)
+        if problem:
+            return dict(reason=problem), required
     threshold = spec.event.above is not None or spec.event.below is not None
     if threshold and not spec.event.diverged:
         pool = [r for rows in judged.values() for r in rows]

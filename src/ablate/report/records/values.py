@@ -8,6 +8,7 @@ when its value is any of them. Metrics may be derived (``a - b``, :mod:`ablate.r
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -143,3 +144,14 @@ def cell_key(overrides: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
 
 def record_cell(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return cell_key(record.get("overrides"))
+
+
+def chance_level(rows: Sequence[dict], metric: str) -> tuple[float | None, str | None]:
+    """The task's chance level of ``metric`` (1/k for */acc, ln k for */loss) from the records' num_classes."""
+    classes = {r.get("num_classes") for r in rows if isinstance(r.get("num_classes"), int)}
+    if len(classes) != 1 or not all(k and k > 1 for k in classes):
+        found = ", ".join(map(str, sorted(classes))) or "none"
+        return None, f"chance needs one num_classes among the runs' records (found: {found})"
+    (k,) = classes
+    tail = metric.rsplit("/", 1)[-1]
+    return (1.0 / k if tail == "acc" else math.log(k)), None

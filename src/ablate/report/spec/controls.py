@@ -46,50 +46,16 @@ Torch- and statistics-free, like the rest of the schema.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ablate.report.spec import derived
-from ablate.report.spec.fields import level, number
+from ablate.report.spec.fields import THRESHOLD_FORMS, Threshold, level, number, parse_threshold  # noqa: F401
 from ablate.report.spec.levels import canonical, fmt_level
 from ablate.report.spec.names import ON_DIVERGED, TRANSFORM_ALIASES, TRANSFORMS, chance_applies, default_select_on
 
 CONTROL_FIELDS = ("name", "text", "metric", "where", "above", "below", "clauses", "each", "tune", "select_on",
                   "transform", "on_diverged")
-THRESHOLD_FORMS = "a number, chance, chance + x or chance - x"
-_CHANCE = re.compile(r"^\s*chance\s*(?:([+-])\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?))?\s*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """``above:``/``below:`` as written: a number, or an offset from the task's chance level."""
-
-    value: float                 # the number, or the offset from chance
-    chance: bool = False
-
-    @property
-    def text(self) -> str:
-        if not self.chance:
-            return f"{self.value:g}"
-        if self.value == 0:
-            return "chance"
-        return f"chance {'+' if self.value > 0 else '-'} {abs(self.value):g}"
-
-
-def parse_threshold(value: Any) -> tuple[Threshold | None, str | None]:
-    """A :class:`Threshold` from ``above:``/``below:``, or the error (after the field's name)."""
-    if value is None:
-        return None, None
-    x = number(value)
-    if x is not None:
-        return Threshold(x), None
-    if isinstance(value, str) and (m := _CHANCE.match(value)):
-        offset = float(m.group(2)) if m.group(2) else 0.0
-        return Threshold(-offset if m.group(1) == "-" else offset, chance=True), None
-    return None, f"={value!r} is invalid; valid values: {THRESHOLD_FORMS}"
-
-
 @dataclass(frozen=True)
 class ControlSpec:
     """One control as declared, with the defaults filled in (see the module docstring)."""

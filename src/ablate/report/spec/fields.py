@@ -10,6 +10,7 @@ fields.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -32,11 +33,47 @@ class InteractionSpec:
 
 @dataclass(frozen=True)
 class EventSpec:
-    """``event:``: what counts as the event in one run (any of those given)."""
+    """``event:``: what counts as the event in one run (any of those given). ``above``/``below`` may be
+    an offset from the task's chance level (``chance``: ``above: chance`` is ln k for a loss, 1/k for an
+    accuracy, k the records' num_classes), resolved when the check is judged."""
 
     diverged: bool = False
-    above: float | None = None   # an ok run's metric >= above
-    below: float | None = None   # an ok run's metric <= below
+    above: float | None = None   # an ok run's metric >= above (+ chance)
+    below: float | None = None   # an ok run's metric <= below (+ chance)
+    chance: bool = False         # above/below are offsets from the task's chance level
+
+
+THRESHOLD_FORMS = "a number, chance, chance + x or chance - x"
+_CHANCE = re.compile(r"^\s*chance\s*(?:([+-])\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?))?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """``above:``/``below:`` as written: a number, or an offset from the task's chance level."""
+
+    value: float                 # the number, or the offset from chance
+    chance: bool = False
+
+    @property
+    def text(self) -> str:
+        if not self.chance:
+            return f"{self.value:g}"
+        if self.value == 0:
+            return "chance"
+        return f"chance {'+' if self.value > 0 else '-'} {abs(self.value):g}"
+
+
+def parse_threshold(value: Any) -> tuple[Threshold | None, str | None]:
+    """A :class:`Threshold` from ``above:``/``below:``, or the error (after the field's name)."""
+    if value is None:
+        return None, None
+    x = number(value)
+    if x is not None:
+        return Threshold(x), None
+    if isinstance(value, str) and (m := _CHANCE.match(value)):
+        offset = float(m.group(2)) if m.group(2) else 0.0
+        return Threshold(-offset if m.group(1) == "-" else offset, chance=True), None
+    return None, f"={value!r} is invalid; valid values: {THRESHOLD_FORMS}"
 
 
 def number(value: Any) -> float | None:
@@ -115,15 +152,17 @@ def parse_event(raw: Any) -> tuple[EventSpec | None, list[str]]:
     if not isinstance(diverged, bool):
         errors.append(f"event.diverged={diverged!r} is invalid; valid values: true, false")
         diverged = False
-    bounds = {}
+    bounds, chance = {}, False
     for key in ("above", "below"):
         if raw.get(key) is not None:
-            bounds[key] = number(raw[key])
-            if bounds[key] is None:
+            threshold, _ = parse_threshold(raw[key])
+            bounds[key] = threshold.value if threshold is not None else None
+            chance = chance or (threshold is not None and threshold.chance)
+            if threshold is None:
                 errors.append(f"event.{key}={raw[key]!r} is invalid: it must be a number (in the metric's units, "
-                              "after transform)")
+                              f"after transform), chance, chance + x or chance - x")
     if len(bounds) == 2:
         errors.append("event.above and event.below cannot both be given: an event check counts one threshold")
     if not diverged and not bounds:
         errors.append("event names no event: give diverged: true, above: <x> or below: <x>")
-    return EventSpec(diverged, bounds.get("above"), bounds.get("below")), errors
+    return EventSpec(diverged, bounds.get("above"), bounds.get("below"), chance), errors

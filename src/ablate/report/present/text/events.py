@@ -8,17 +8,16 @@ from scipy import stats as st
 
 from ablate.report.judge import robust, stats
 from ablate.report.present.text.plain import CheckText
-from ablate.report.spec.fields import EventSpec
+from ablate.report.spec.fields import EventSpec, Threshold
 
 
 def describe(event: EventSpec, metric: str) -> str:
     """``train/loss ≥ 2.30259 or the run diverged (status diverged, or train/loss NaN/inf)``: what
     counts as the event, as the report prints it."""
     parts = []
-    if event.above is not None:
-        parts.append(f"{metric} ≥ {stats.fmt(event.above, 6)}")
-    if event.below is not None:
-        parts.append(f"{metric} ≤ {stats.fmt(event.below, 6)}")
+    for sign, value in (("≥", event.above), ("≤", event.below)):
+        if value is not None:
+            parts.append(f"{metric} {sign} " + (Threshold(value, chance=True).text if event.chance else stats.fmt(value, 6)))
     if event.diverged:
         parts.append("the run diverged" + (f" (status diverged, or {metric} NaN/inf)" if metric else " (status diverged)"))
     return " or ".join(parts)
