@@ -89,5 +89,5 @@ class ControlText:
                 f"{groups}")
 
     def guards(self, clauses: Any) -> str:
-        names = self.spec.clauses if self.spec.clauses is not None else [c.clause.name for c in clauses]
+        names = self.spec.clauses if self.spec.clauses is not None else [c.clause.name for c in clauses if c.checks]
         return ", ".join(names) if names else "the claim"
