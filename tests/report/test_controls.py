@@ -226,3 +226,20 @@ def test_the_catalogue_index_shows_and_counts_not_informative(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| `cells`"))
     assert "**not informative at this budget** gates help" in row and "**supported** rnn learns" in row
     assert "1 **not informative at this budget**" in text and "**not informative at this budget**, whatever" in text
+
+
+def test_on_a_users_model_a_control_none_of_whose_cells_ran_does_not_apply():
+    class Everything:   # an Applicability under which every check applies
+        applies, reason = True, None
+
+        def clause_reasons(self, claim):
+            return {}
+
+        def apply(self, claim):
+            return claim
+
+    absent = dict(LSTM_LEARNS, where={"model.cell": "transformer"})
+    assert judge_claim(records(), claim(absent)).verdict == stats.NOT_INFORMATIVE   # ours: a control that cannot hold
+    result = judge_claim(records(), claim(absent), applicability=Everything())
+    assert result.verdict == stats.SUPPORTED and not result.controls
+    assert any("lstm_learns: no run of its cells on this model and data" in n for n in result.notes)

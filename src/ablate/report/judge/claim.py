@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from ablate.report.judge import robust, stats
-from ablate.report.judge.controls import apply_controls, judge_controls
+from ablate.report.judge.controls import NO_RUN, apply_controls, judge_controls
 from ablate.report.judge.look import judge_look, scope_of
 from ablate.report.judge.results import CheckResult, ClaimResult, ClauseResult, LookEntry
 from ablate.report.judge.sequential import METHOD, SeedPlan, fresh_seeds, look_alphas, looks, plan_of
@@ -227,6 +227,11 @@ def judge_claim(records: Sequence[dict[str, Any]], claim: dict[str, Any], alpha:
     checks = tuple(replay(records, spec.checks, plan, alpha))
     clauses = _clauses(spec, checks, not_applicable)
     controls = judge_controls(records, spec.controls, alpha)
+    if applicability is not None:  # on a user's model: a control none of whose cells ran there does not apply
+        skipped = [c.spec.name for c in controls if not c.groups and c.reason == NO_RUN]
+        controls = tuple(c for c in controls if c.spec.name not in skipped)
+        notes = [*notes, *([f"control{'s' if len(skipped) > 1 else ''} {', '.join(skipped)}: no run of "
+                            "its cells on this model and data, so it does not apply"] if skipped else [])]
     clauses = apply_controls(clauses, controls)
     failed = [c.spec.name for c in controls if not c.holds]
     tested = [c for c in clauses if c.verdict not in (stats.NOT_TESTED, stats.NOT_APPLICABLE) and not c.clause.explains]

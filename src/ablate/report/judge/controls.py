@@ -29,6 +29,9 @@ from ablate.report.spec.controls import ControlSpec, Threshold
 from ablate.report.spec.names import metric_direction
 
 
+NO_RUN = "no run matches its where"
+
+
 def _values(rows: Sequence[dict], spec: ControlSpec, fill: float | None) -> tuple[np.ndarray, dict[str, int], list[str]]:
     """The value each run counts with: ok runs by their metric, diverged ones by ``fill`` (None: left
     out), failed runs and ok runs without a finite value left out (counted)."""
@@ -119,6 +122,8 @@ def judge_control(records: Sequence[dict[str, Any]], spec: ControlSpec, alpha: f
     rows, where, problem = _resolve_where(records, spec)
     if problem:
         return ControlResult(spec, False, where=where, reason=problem)
+    if not rows:
+        return ControlResult(spec, False, where=where, reason=NO_RUN)
     chance, chance_problem = chance_level(rows or records, spec.metric) if (
         spec.on_diverged == "chance" or any(t is not None and t.chance for t in (spec.above, spec.below))) else (None, None)
     above, below = _resolve(spec.above, chance, spec.transform), _resolve(spec.below, chance, spec.transform)
@@ -146,8 +151,7 @@ def judge_control(records: Sequence[dict[str, Any]], spec: ControlSpec, alpha: f
         out.append(ControlGroup(value, s.n, s.mean, s.ci_low, s.ci_high,
                                 holds, tuned, counts, tuple(ids), problem))
     if not out:
-        return ControlResult(spec, False, where=where, above=above, below=below, chance=chance,
-                             reason="no run matches its where")
+        return ControlResult(spec, False, where=where, above=above, below=below, chance=chance, reason=NO_RUN)
     holds = all(g.holds for g in out)
     return ControlResult(spec, holds, tuple(out), where=where, above=above, below=below, chance=chance, alpha=alpha)
 
