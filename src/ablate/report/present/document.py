@@ -123,7 +123,8 @@ def _controls(claim: ClaimResult) -> list:
             continue
         for j, g in enumerate(control.groups):
             label = text.group_label(g)
-            where = "; ".join(w for w in (where_label(control.where or control.spec.where), label) if w) or "every run"
+            fixed = {k: v for k, v in (control.where or control.spec.where).items() if k not in (control.spec.each or ())}
+            where = "; ".join(w for w in (where_label(fixed), label) if w) or "every run"
             result = "holds" if g.holds else "**fails**"
             if g.problem:
                 result = [result, " (", Plain(g.problem), ")"]
