@@ -50,12 +50,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ablate.report.spec import derived
-from ablate.report.spec.fields import THRESHOLD_FORMS, Threshold, level, number, parse_threshold  # noqa: F401
+from ablate.report.spec.fields import THRESHOLD_FORMS, Threshold, level, parse_threshold  # noqa: F401 (re-exported)
 from ablate.report.spec.levels import canonical, fmt_level
 from ablate.report.spec.names import ON_DIVERGED, TRANSFORM_ALIASES, TRANSFORMS, chance_applies, default_select_on
 
 CONTROL_FIELDS = ("name", "text", "metric", "where", "above", "below", "clauses", "each", "tune", "select_on",
                   "transform", "on_diverged")
+
+
 @dataclass(frozen=True)
 class ControlSpec:
     """One control as declared, with the defaults filled in (see the module docstring)."""
