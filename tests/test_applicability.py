@@ -194,6 +194,20 @@ def test_an_experiment_that_does_not_apply_ends_at_once_and_lists_those_that_do(
     assert not read(sweep).applies
 
 
+def test_on_the_users_data_a_grid_that_sets_its_own_datas_source_is_not_applicable(tmp_path):
+    """rnn_vs_lstm sweeps data.source.length, a key the user's CSV source does not have: judged not
+    applicable before any job is composed (composing one would fail on that key)."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,label\n" + "".join(f"{i % 7},{i % 5},{i % 3}\n" for i in range(60)))
+    sweep = tmp_path / "sweep"
+    result = run_ablate(["+experiment=rnn_vs_lstm", "data=csv", f"data.source.path={table}", "data.source.target=label",
+                         "budget=smoke", f"hydra.sweep.dir={sweep}"], tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("ablate: not applicable: rnn_vs_lstm on data=csv: it sets data.source.length, a setting of the design's "
+            "own generated data, not of data=csv") in result.stderr
+    assert not list(sweep.rglob("record.json"))
+
+
 @pytest.mark.slow
 def test_regularization_on_a_plain_model_reports_what_applies(tmp_path):
     sweep = tmp_path / "sweep"

@@ -225,7 +225,7 @@ def cell_reasons(cell: Mapping[str, str], subject: Subject, first_data: str | No
                 found.append(f"{subject.model} takes no {key}")
         if subject.user_data:
             if key.startswith("data.source."):
-                found.append(f"it sets {key} of its own data (data={subject.own_data}), not of data={subject.data}")
+                found.append(f"it sets {key}, a setting of the design's own generated data, not of data={subject.data}")
             elif key == "data" and first_data is not None and not same_level(value, first_data):
                 found.append(f"it reads a second data set (data={value}); with data={subject.data} only the "
                              f"design's first, data={first_data}, is run, on your data")

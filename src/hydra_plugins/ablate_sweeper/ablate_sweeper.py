@@ -248,17 +248,14 @@ class AblateSweeper(Sweeper):
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         grid = union([[*self._lines(self.params), *self._lines(g), *arguments] for g in self.grids or [{}]], parser)
-        first = self.compose(grid[0])
-        if first.get("claim") is None or seed_swept(grid):
-            self.check(grid)
-            self._start()
-            self.launch(grid)
-            return self.returns
-        applicability, kept = self._applicability(arguments, first, parser)
+        applicability = None
+        if self.config.get("claim") is not None and not seed_swept(grid):
+            # before any job is composed: on the user's data, a cell setting data.source.length cannot compose
+            applicability, kept = self._applicability(arguments, self.config, parser)
         if applicability is not None:
             from ablate.applicability import describe, write
 
-            claim = OmegaConf.to_container(first.claim, resolve=True)
+            claim = OmegaConf.to_container(self.config.claim, resolve=True)
             for line in describe(applicability, claim):
                 log.info("ablate sweeper: %s", line)
             if not applicability.applies:
@@ -267,7 +264,12 @@ class AblateSweeper(Sweeper):
                 self._not_applicable(applicability, claim)
                 return self.returns
             grid = union([[*cell, *arguments] for cell in kept], parser)
-            first = self.compose(grid[0])
+        first = self.compose(grid[0])
+        if first.get("claim") is None or seed_swept(grid):
+            self.check(grid)
+            self._start()
+            self.launch(grid)
+            return self.returns
         return self._sequential(grid, first, applicability)
 
     # -- applicability (ablate.applicability) ----------------------------------------------------
