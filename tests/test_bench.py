@@ -182,3 +182,12 @@ def test_same_records_ignores_times_and_the_folder_and_catches_any_other_differe
     (tmp_path / "b" / "extra").mkdir()
     (tmp_path / "b" / "extra" / "record.json").write_text(path.read_text())
     assert any("extra: only in" in p for p in compare(tmp_path / "a", tmp_path / "b"))
+
+
+def test_same_numbers_leaves_out_the_timings():
+    from ablate.bench.common import same_numbers
+
+    a = {"r1": {"metrics": {"test/acc": 0.5, "speed/epoch_s": 1.0}}, "r2": {"metrics": {"test/acc": 0.6}}}
+    b = {"r1": {"metrics": {"test/acc": 0.5, "speed/epoch_s": 2.0}}, "r2": {"metrics": {"test/acc": 0.7}},
+         "r3": {"metrics": {}}}
+    assert same_numbers(a, b) == (1, 3)      # r1 differs only in a timing; r2 in a number; r3 on one side

@@ -101,9 +101,15 @@ def records_under(folder: Path) -> dict[str, dict]:
 
 def same_numbers(a: dict[str, dict], b: dict[str, dict]) -> tuple[int, int]:
     """How many of the runs of two sets of records (:func:`records_under`) have identical final metrics,
-    of how many there are in either."""
+    of how many there are in either. ``speed/...`` metrics (seconds measured on the machine, not numbers
+    a run computes; :data:`ablate.bench.same_records.TIMED_PREFIX`) are left out."""
+    from ablate.bench.same_records import TIMED_PREFIX
+
+    def computed(record: dict) -> dict:
+        return {k: v for k, v in (record.get("metrics") or {}).items() if not k.startswith(TIMED_PREFIX)}
+
     names = set(a) | set(b)
-    return sum(name in a and name in b and a[name]["metrics"] == b[name]["metrics"] for name in names), len(names)
+    return sum(name in a and name in b and computed(a[name]) == computed(b[name]) for name in names), len(names)
 
 
 BUSY_LOOP = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
