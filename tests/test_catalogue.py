@@ -168,7 +168,8 @@ def test_the_catalogue_on_a_new_project_lists_what_applies_and_what_does_not(tmp
     rows = {name: next(line for line in text.splitlines() if line.startswith(f"| `{name}`")) for name in names}
     for name in ("learning_rate", "my_claim"):                      # applicable: judged, with their reports
         assert f"[report]({name}/report.html)" in rows[name] and "not applicable" not in rows[name]
-        assert re.search(r"\*\*(supported|not supported|inconclusive|no effect[^*]*)\*\*", rows[name]), rows[name]
+        assert re.search(r"\*\*(supported|not supported|inconclusive|not informative at this budget|no effect[^*]*)\*\*",
+                         rows[name]), rows[name]
         claim = json.loads((out / name / "verdict.json").read_text())["claims"][0]
         assert "mymodel.ResidualMLP" in claim["scope"]["model"]
     assert "**not applicable** it needs its own data, not data=mydata: its equivalence check is sized" in rows["norm_bn_vs_ln"]
