@@ -93,7 +93,11 @@ def member_folders(cfg: DictConfig, members: Sequence[Member]) -> list[Path]:
 
 def member_config(cfg: DictConfig, member: Member, folder: Path) -> DictConfig:
     """The config the one-run job of ``member`` in ``folder`` would have."""
-    config = copy.deepcopy(cfg)
+    return set_member(copy.deepcopy(cfg), member, folder)
+
+
+def set_member(config: DictConfig, member: Member, folder: Path) -> DictConfig:
+    """``config`` (a job's copy, changed in place) made the config of ``member`` in ``folder``."""
     with open_dict(config):
         config.seed = member.seed
         if member.lr is not None:

@@ -30,12 +30,12 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.model_helpers import is_overridden
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from ablate.assemble import build, steps_per_call  # noqa: F401  (ablate.run.build/steps_per_call: public)
 from ablate.checkpointing import LocalCheckpointIO
 from ablate.loggers import MemberLogging, make_logger, member_logger, wandb_info
-from ablate.members import MEMBER_KEYS, Member, job_members, member_config, member_folders, vectorize_refusal
+from ablate.members import Member, job_members, member_config, member_folders, set_member, vectorize_refusal
 from ablate.module import AblationModule, Diverged
 from ablate.outcome import OBJECTIVE, Outcome, finished, make_record, objective, write  # noqa: F401
 from ablate.probes import History, Throughput
@@ -212,17 +212,7 @@ class _MemberConfigs:
         member, folder = self.members[k], self.folders[k]
         if self.shared is None:
             return member_config(self.cfg, member, folder)
-        config = self.shared
-        with open_dict(config):
-            config.seed = member.seed
-            if member.lr is not None:
-                config.optimizer.lr = member.lr
-            if member.weight_decay is not None:
-                config.optimizer.weight_decay = member.weight_decay
-            for key in MEMBER_KEYS:
-                config[key] = None
-            config.run_dir = str(folder)
-        return config
+        return set_member(self.shared, member, folder)
 
 
 def run_job(cfg: DictConfig, members: list[Member] | None = None) -> float:
