@@ -261,7 +261,7 @@ def assess(claim: Mapping[str, Any], cells: Sequence[Mapping[str, str]],
 # -- from composed configs (the sweeper composes them; tests compose them with Hydra's compose API) --
 
 
-MODEL_PINS, DATA_PINS = ("model", "model._target_"), ("data", "data.source._target_")
+DATA_PINS = ("data", "data.source._target_")   # command-line keys that name data of the user's
 
 
 def users(cfg: Any, pins: Mapping[str, Any]) -> tuple[bool, bool]:

@@ -52,7 +52,7 @@ class ValidateConfig(Callback):
         check_job(config)
 
 
-def _nothing_applies(sweep_dir: Path, config: DictConfig) -> bool:
+def _nothing_applies(sweep_dir: Path) -> bool:
     """Whether the sweep ran nothing because its claim does not apply to the model and data
     (``applicability.json``; the sweeper said why)."""
     from ablate.applicability import read
@@ -71,7 +71,7 @@ class ReportOnMultirunEnd(Callback):
         if not config.get("report", True):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
-        if _nothing_applies(sweep_dir, config):
+        if _nothing_applies(sweep_dir):
             return
         try:
             from ablate.report import build_report
