@@ -94,13 +94,15 @@ def test_the_catalogue_runs_experiments_at_once_at_one_thread_count_and_resumes(
             running[0] += 1
             peak[0] = max(peak[0], running[0])
             seen.append((command[3], env["OMP_NUM_THREADS"]))
+            # experiments fill the cores: each keeps its jobs in its own process (no joblib workers)
+            assert "hydra/launcher=basic" in command
         time.sleep(0.4)
         with lock:
             running[0] -= 1
         return 0
 
     monkeypatch.setattr(catalogue.subprocess, "call", fake_call)
-    monkeypatch.setattr(catalogue, "cores", lambda: 4)
+    monkeypatch.setattr(catalogue.parallel, "cores", lambda: 4)
     names = experiments()[:4]
     assert catalogue.experiment_threads([]) == 1 and catalogue.default_jobs(1) == 4   # conf: threads: 1
     assert catalogue.run_all(names, tmp_path / "a", ["budget=smoke", "threads=2"]) == []

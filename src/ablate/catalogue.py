@@ -38,7 +38,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Sequence
 
-from ablate import applicability
+from ablate import applicability, parallel
 from ablate.report.judge import stats
 from ablate.report.build import ReportError, build_report
 from ablate.report.present.verdict import VERDICT_JSON
@@ -70,14 +70,6 @@ def config_dir_args(config_dir: Path | None) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def cores() -> int:
-    """The cores this process may run on (its CPU affinity where the platform says, else all)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
-
-
 def experiment_threads(overrides: Sequence[str]) -> int:
     """The torch threads every experiment runs at: ``threads=N`` among ``overrides`` (a sweep over
     several: the largest), else conf/config.yaml's ``threads`` (``null``: torch's own default, every core)."""
@@ -86,12 +78,12 @@ def experiment_threads(overrides: Sequence[str]) -> int:
     given = [o.split("=", 1)[1] for o in overrides if "=" in o and o.split("=", 1)[0].lstrip("+") == "threads"]
     value = given[-1] if given else OmegaConf.load(files("ablate.conf") / "config.yaml").get("threads")
     counts = [int(n) for n in str(value).replace(" ", "").split(",") if n.isdigit()] if value is not None else []
-    return max(counts) if counts and max(counts) > 0 else cores()   # 0 is null to ablate.run
+    return max(counts) if counts and max(counts) > 0 else parallel.cores()   # 0 is null to ablate.run
 
 
 def default_jobs(threads: int) -> int:
     """As many experiments at once as the cores allow at ``threads`` each: jobs × threads ≤ cores."""
-    return max(1, cores() // max(threads, 1))
+    return parallel.processes(max(threads, 1))
 
 
 def _finished(folder: Path, overrides: Sequence[str], threads: int | None = None) -> dict | None:
@@ -115,7 +107,11 @@ def run_experiment(name: str, folder: Path, overrides: Sequence[str], threads: i
         print(f"catalogue: {name}: finished before ({done['wall_time_s']:.0f} s), skipped", flush=True)
         return done
     folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "ablate", *options, f"+experiment={name}", *overrides, f"hydra.sweep.dir={folder}"]
+    # the catalogue fills the cores with experiments, so each runs its jobs in its own process
+    # (an experiment launched alone may hand them to workers: ablate.parallel)
+    launcher = [] if any(o.split("=", 1)[0] == "hydra/launcher" for o in overrides) else ["hydra/launcher=basic"]
+    command = [sys.executable, "-m", "ablate", *options, f"+experiment={name}", *overrides, *launcher,
+               f"hydra.sweep.dir={folder}"]
     print(f"catalogue: {name}: {' '.join(command[2:])} (OMP_NUM_THREADS={threads})", flush=True)
     tic = time.perf_counter()
     with open(folder / "catalogue.log", "a") as log:
@@ -135,8 +131,8 @@ def run_all(names: Sequence[str], out_dir: Path, overrides: Sequence[str], jobs:
     :func:`default_jobs`), all at one thread count; says what it chose. Returns the failed ones."""
     threads = experiment_threads(overrides)
     jobs = max(1, min(default_jobs(threads) if jobs is None else jobs, len(names)))
-    note = "" if jobs * threads <= cores() else " (more than the cores: the experiments will wait for each other)"
-    print(f"catalogue: {len(names)} experiments, {jobs} at a time × {threads} thread(s) each on {cores()} "
+    note = "" if jobs * threads <= parallel.cores() else " (more than the cores: the experiments will wait for each other)"
+    print(f"catalogue: {len(names)} experiments, {jobs} at a time × {threads} thread(s) each on {parallel.cores()} "
           f"cores{note}", flush=True)
     tic = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:

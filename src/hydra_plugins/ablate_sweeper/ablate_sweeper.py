@@ -28,6 +28,7 @@ with the same ``hydra.sweep.dir``, walks the same looks and finishes them.
 
 # No `from __future__ import annotations` here: Hydra's plugin scan executes this module without
 # registering it in sys.modules, and @dataclass then cannot resolve string annotations.
+import copy
 import itertools
 import logging
 import os
@@ -45,7 +46,9 @@ from hydra.errors import HydraException
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ablate.parallel import PAYS_AFTER_S
 
 log = logging.getLogger("ablate")
 
@@ -66,6 +69,10 @@ class AblateSweeperConf:
     # with +search=... cannot override the primary config's hydra/sweeper choice, so
     # conf/search/lr.yaml composes Optuna's sweeper here: `/hydra/sweeper@hydra.sweeper.delegate: optuna`.
     delegate: Optional[Any] = None
+    # A sweep launched with Hydra's default (basic) launcher hands its jobs to cores ÷ threads worker
+    # processes (the joblib launcher) once the jobs left in a look would take this many seconds one
+    # after another (timed on one job); null: never (ablate.parallel)
+    workers_after_s: Optional[float] = PAYS_AFTER_S
     _recursive_: bool = False  # the delegate is instantiated in setup(), as Hydra would instantiate it
 
 
@@ -184,8 +191,10 @@ def batches(jobs: Sequence[Sequence[str]], size: int | None) -> list[list[list[s
 
 class AblateSweeper(Sweeper):
     def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
-                 grids: Optional[List[Dict[str, str]]] = None, delegate: Optional[DictConfig] = None) -> None:
+                 grids: Optional[List[Dict[str, str]]] = None, delegate: Optional[DictConfig] = None,
+                 workers_after_s: Optional[float] = PAYS_AFTER_S) -> None:
         super().__init__()
+        self.workers_after_s = workers_after_s
         self.max_batch_size = max_batch_size
         self.params = dict(params or {})
         self.grids = [dict(g) for g in grids or []]
@@ -196,6 +205,8 @@ class AblateSweeper(Sweeper):
         self.launcher: Optional[Launcher] = None
         self.job_idx = 0
         self.returns: list = []
+        self.workers = None       # set in setup(): whether jobs may go to worker processes (ablate.parallel)
+        self.switched = False     # whether they did
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -215,6 +226,13 @@ class AblateSweeper(Sweeper):
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config)
+        from ablate.parallel import sweep_workers
+
+        self.task_function = task_function
+        self.workers = sweep_workers(config) if self.workers_after_s is not None else None
+        self.job_seconds: Optional[float] = None  # one in-process job's wall time, after the imports
+        self.in_process = 0                       # jobs run in this process so far
+        log.debug("ablate sweeper: worker processes: %s", self.workers)
 
     # -- composing and checking ------------------------------------------------------------------
 
@@ -236,11 +254,50 @@ class AblateSweeper(Sweeper):
 
     def launch(self, jobs: Sequence[Sequence[str]]) -> None:
         for batch in batches(jobs, self.max_batch_size):
-            results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
-            for r in results:
-                _ = r.return_value  # re-raises a job's exception, as the basic sweeper does
-            self.job_idx += len(batch)
-            self.returns.append(results)
+            batch = list(batch)
+            # time an in-process job after the first (which pays the imports) before choosing workers
+            while len(batch) >= 2 and self._sampling():
+                self._launch(batch[:1], timed=True)
+                batch = batch[1:]
+            if batch:
+                self._choose_launcher(len(batch))
+                self._launch(batch)
+
+    def _launch(self, batch: Sequence[Sequence[str]], timed: bool = False) -> None:
+        after_imports = self.in_process > 0     # this process's first job pays torch's and Lightning's imports
+        tic = time.perf_counter()
+        results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
+        for r in results:
+            _ = r.return_value  # re-raises a job's exception, as the basic sweeper does
+        if not self.switched:
+            self.in_process += len(batch)
+            if timed and after_imports:
+                self.job_seconds = time.perf_counter() - tic
+        self.job_idx += len(batch)
+        self.returns.append(results)
+
+    def _sampling(self) -> bool:
+        """Whether the next job runs in this process to time it (workers allowed, not chosen yet)."""
+        return self.workers is not None and self.workers.allowed and self.job_seconds is None
+
+    def _choose_launcher(self, jobs_left: int) -> None:
+        """Hand the rest of the sweep to ``workers.count`` joblib workers once ``jobs_left`` jobs of
+        the timed job's length pay for their start (:func:`ablate.parallel.Workers.pays`)."""
+        from hydra.core.plugins import Plugins
+
+        if self.workers is not None and self.job_seconds is not None and self.workers.pays(self.job_seconds, jobs_left, self.workers_after_s):
+            from ablate.parallel import joblib_launcher_config
+
+            config = copy.deepcopy(self.config)
+            with open_dict(config):
+                config.hydra.launcher = joblib_launcher_config(self.workers.count)
+            self.launcher = Plugins.instance().instantiate_launcher(
+                hydra_context=self.hydra_context, task_function=self.task_function, config=config)
+            log.info("ablate sweeper: the rest of the sweep runs %d jobs at a time in worker processes "
+                     "(Hydra's joblib launcher, n_jobs=%d: %s); a job took %.1f s and %d are left in this look. "
+                     "hydra/launcher=basic keeps them in this process", self.workers.count, self.workers.count,
+                     self.workers.why, self.job_seconds, jobs_left)
+            self.workers, self.switched = None, True
 
     def sweep(self, arguments: List[str]) -> Any:
         if self.delegate is not None:
