@@ -192,3 +192,32 @@ def test_a_killed_vectorized_job_resumes_all_its_members(compose_cfg, tmp_path, 
         (tmp_path / "other" / f"seed={seed}" / "record.json").write_text(__import__("json").dumps(record))
     run_trial(compose_cfg([*base[:-1], "seeds=[5,6,7]"], tmp_path / "other"))   # only seed 7 is left to train
     assert read_record(tmp_path / "other" / "seed=7")["status"] == "ok"
+
+
+class _Tied(nn.Module):
+    """An encoder and a decoder sharing one weight (as language models tie their embeddings)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encode = nn.Linear(6, 6, bias=False)
+        self.decode = nn.Linear(6, 6, bias=False)
+        self.decode.weight = self.encode.weight
+
+    def forward(self, x):
+        return self.decode(torch.tanh(self.encode(x)))
+
+
+def test_tied_weights_stay_tied_in_every_member_and_untied_families_skip_the_untying():
+    torch.manual_seed(0)
+    tied = [_Tied() for _ in range(3)]
+    stacked = Stacked(tied)
+    assert stacked.tied and not Stacked([MLP((6,), 3, nn.Tanh, Norm("none"), depth=2, width=5) for _ in range(2)]).tied
+    x = torch.randn(3, 5, 6)
+    out = stacked(x)
+    for k, model in enumerate(tied):      # the stacked weight serves both layers of member k
+        assert torch.allclose(out[k], model(x[k]), atol=1e-6)
+    out.sum().backward()
+    (name, weight), = stacked.net.named_parameters()        # one stacked tensor under the tied names
+    for k, model in enumerate(tied):      # each member's gradient holds both uses of its one weight
+        model(x[k]).sum().backward()
+        assert torch.allclose(weight.grad[k], model.encode.weight.grad, atol=1e-5)

@@ -47,11 +47,19 @@ class MemberRates:
         self.decays = None if decays is None else torch.tensor(list(decays), dtype=torch.float64)
         self.decoupled = decoupled(optimizer)
         self._before: list[torch.Tensor] = []
+        self._shaped: dict[tuple, torch.Tensor] = {}     # (values, dtype, device, dims) -> a per-member view
         optimizer.register_step_pre_hook(self._pre)
         optimizer.register_step_post_hook(self._post)
 
     def _per_member(self, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return values.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.dim() - 1)))
+        """``values`` (K,) shaped to broadcast over ``like`` (K, ...), in its dtype and device; made
+        once per kind of parameter, not at every step."""
+        key = (id(values), like.dtype, like.device, like.dim())
+        shaped = self._shaped.get(key)
+        if shaped is None:
+            shaped = values.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.dim() - 1)))
+            self._shaped[key] = shaped
+        return shaped
 
     def _params(self):
         for group in self.optimizer.param_groups:
