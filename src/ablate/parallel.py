@@ -6,9 +6,10 @@ processes (Hydra's joblib launcher) where that pays, and one after another in it
 basic launcher) where it does not. Torch-free: the sweeper's process reads this before any job runs.
 
 *Where it pays* is measured, not guessed. A worker pays its imports (torch, Lightning: ~4-5 s) and
-its exit once per sweep. So the sweeper runs its first jobs in its own process and times one that ran
-after the imports. It hands the rest of the sweep to workers once the jobs left in a launch would take
-:data:`PAYS_AFTER_S` or more one after another (``hydra.sweeper.workers_after_s``; null: never).
+its exit once per sweep. So the sweeper runs its first jobs in its own process and times those that ran
+after the imports (the first job pays them). Before each launch it hands the rest of the sweep to
+workers once the jobs left in it would take :data:`PAYS_AFTER_S` or more one after another at those
+jobs' mean time (``hydra.sweeper.workers_after_s``; null: never).
 Measured 2026-12-07 on the 2-core VM, ``+experiment=learning_rate``:
 
 * at ``budget=smoke`` (second-long jobs) joblib was 9% slower than one process, and the sweep stays in one;

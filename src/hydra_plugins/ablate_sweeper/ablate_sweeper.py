@@ -71,7 +71,8 @@ class AblateSweeperConf:
     delegate: Optional[Any] = None
     # A sweep launched with Hydra's default (basic) launcher hands its jobs to cores ÷ threads worker
     # processes (the joblib launcher) once the jobs left in a look would take this many seconds one
-    # after another (timed on one job); null: never (ablate.parallel)
+    # after another, at the mean time of the jobs it ran in its own process after the first (that one
+    # pays the imports); null: never (ablate.parallel)
     workers_after_s: Optional[float] = PAYS_AFTER_S
     _recursive_: bool = False  # the delegate is instantiated in setup(), as Hydra would instantiate it
 
@@ -230,7 +231,7 @@ class AblateSweeper(Sweeper):
 
         self.task_function = task_function
         self.workers = sweep_workers(config) if self.workers_after_s is not None else None
-        self.job_seconds: Optional[float] = None  # one in-process job's wall time, after the imports
+        self.timed_s, self.timed_jobs = 0.0, 0    # the in-process jobs after the first: wall seconds, count
         self.in_process = 0                       # jobs run in this process so far
         log.debug("ablate sweeper: worker processes: %s", self.workers)
 
@@ -257,13 +258,13 @@ class AblateSweeper(Sweeper):
             batch = list(batch)
             # time an in-process job after the first (which pays the imports) before choosing workers
             while len(batch) >= 2 and self._sampling():
-                self._launch(batch[:1], timed=True)
+                self._launch(batch[:1])
                 batch = batch[1:]
             if batch:
                 self._choose_launcher(len(batch))
                 self._launch(batch)
 
-    def _launch(self, batch: Sequence[Sequence[str]], timed: bool = False) -> None:
+    def _launch(self, batch: Sequence[Sequence[str]]) -> None:
         after_imports = self.in_process > 0     # this process's first job pays torch's and Lightning's imports
         tic = time.perf_counter()
         results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
@@ -271,18 +272,24 @@ class AblateSweeper(Sweeper):
             _ = r.return_value  # re-raises a job's exception, as the basic sweeper does
         if not self.switched:
             self.in_process += len(batch)
-            if timed and after_imports:
-                self.job_seconds = time.perf_counter() - tic
+            if after_imports:
+                self.timed_s += time.perf_counter() - tic
+                self.timed_jobs += len(batch)
         self.job_idx += len(batch)
         self.returns.append(results)
 
+    @property
+    def job_seconds(self) -> Optional[float]:
+        """The mean wall time of the jobs run in this process after its first; None before one."""
+        return self.timed_s / self.timed_jobs if self.timed_jobs else None
+
     def _sampling(self) -> bool:
-        """Whether the next job runs in this process to time it (workers allowed, not chosen yet)."""
+        """Whether the next job runs in this process to time it (workers allowed, none timed yet)."""
         return self.workers is not None and self.workers.allowed and self.job_seconds is None
 
     def _choose_launcher(self, jobs_left: int) -> None:
         """Hand the rest of the sweep to ``workers.count`` joblib workers once ``jobs_left`` jobs of
-        the timed job's length pay for their start (:func:`ablate.parallel.Workers.pays`)."""
+        the in-process jobs' mean length pay for their start (:func:`ablate.parallel.Workers.pays`)."""
         from hydra.core.plugins import Plugins
 
         if self.workers is not None and self.job_seconds is not None and self.workers.pays(self.job_seconds, jobs_left, self.workers_after_s):
@@ -294,7 +301,7 @@ class AblateSweeper(Sweeper):
             self.launcher = Plugins.instance().instantiate_launcher(
                 hydra_context=self.hydra_context, task_function=self.task_function, config=config)
             log.info("ablate sweeper: the rest of the sweep runs %d jobs at a time in worker processes "
-                     "(Hydra's joblib launcher, n_jobs=%d: %s); a job took %.1f s and %d are left in this look. "
+                     "(Hydra's joblib launcher, n_jobs=%d: %s); its jobs took %.1f s each on average and %d are left in this look. "
                      "hydra/launcher=basic keeps them in this process", self.workers.count, self.workers.count,
                      self.workers.why, self.job_seconds, jobs_left)
             self.workers, self.switched = None, True
