@@ -54,3 +54,50 @@ def test_workers_pay_only_for_enough_work_left():
 def test_the_joblib_launcher_config_is_hydras():
     cfg = parallel.joblib_launcher_config(3)
     assert cfg._target_.endswith("JoblibLauncher") and cfg.n_jobs == 3
+
+
+class _Launcher:
+    """A launcher whose every job takes ``seconds`` (the clock is patched) and returns its overrides."""
+
+    def __init__(self, name, clock, seconds):
+        self.name, self.clock, self.seconds, self.launched = name, clock, seconds, []
+
+    def launch(self, jobs, initial_job_idx):
+        self.launched.append((initial_job_idx, [list(j) for j in jobs]))
+        self.clock[0] += self.seconds * len(jobs)
+        return [(self.name, list(j)) for j in jobs]
+
+
+def _auto(monkeypatch, seconds, after_s=30.0):
+    clock = [0.0]
+    monkeypatch.setattr(parallel.time, "perf_counter", lambda: clock[0])
+    basic, made = _Launcher("basic", clock, seconds), []
+
+    def to_workers(n):
+        made.append(_Launcher(f"workers{n}", clock, seconds))
+        return made[-1]
+    return parallel.AutoLauncher(basic, parallel.Workers(2, "2 cores ÷ threads=1"), to_workers, after_s), basic, made
+
+
+def test_auto_launcher_times_a_job_after_the_first_then_hands_the_rest_to_workers(monkeypatch, caplog):
+    auto, basic, made = _auto(monkeypatch, seconds=5.0)
+    jobs = [[f"seed={i}"] for i in range(9)]
+    with caplog.at_level("INFO", logger="ablate"):
+        results = auto.launch(jobs, initial_job_idx=10)
+    assert [r[1] for r in results] == jobs                       # every job once, in order
+    assert basic.launched == [(10, [["seed=0"]]), (11, [["seed=1"]])]   # the first pays the imports, the second is timed
+    assert made[0].launched == [(12, jobs[2:])]                   # 7 × 5 s left: the workers pay
+    assert "runs 2 jobs at a time in worker processes" in caplog.text and "7 are left" in caplog.text
+    auto.launch([["seed=9"], ["seed=10"]], initial_job_idx=19)     # later looks stay on the workers
+    assert len(made) == 1 and made[0].launched[-1] == (19, [["seed=9"], ["seed=10"]])
+
+
+def test_auto_launcher_keeps_short_jobs_in_its_process_and_rejudges_on_the_mean(monkeypatch):
+    auto, basic, made = _auto(monkeypatch, seconds=2.0)
+    auto.launch([[f"a={i}"] for i in range(5)], initial_job_idx=0)     # 3 × 2 s left: not worth it
+    assert made == [] and sum(len(j) for _, j in basic.launched) == 5 and auto.job_seconds == 2.0
+    basic.seconds = 50.0                                               # a look of deep jobs
+    auto.launch([[f"b={i}"] for i in range(2)], initial_job_idx=5)
+    assert made == []                                                  # still 2 s on average when it chose
+    auto.launch([[f"c={i}"] for i in range(2)], initial_job_idx=7)     # mean now (4 × 2 + 2 × 50) / 6 = 18 s
+    assert made and made[0].launched == [(7, [["c=0"], ["c=1"]])]

@@ -21,10 +21,16 @@ The records do not depend on the choice: every job runs at the same ``threads`` 
 
 from __future__ import annotations
 
+import copy
+import logging
 import os
+import time
 from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger("ablate")
 
 # sequential seconds left in a launch from which two or more workers win by a clear margin: a worker's
 # start (imports, ~5 s) and exit (~2 s) run in parallel with the others', so n workers save
@@ -95,3 +101,64 @@ def joblib_launcher_config(workers: int) -> DictConfig:
     from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 
     return OmegaConf.structured(JobLibLauncherConf(n_jobs=workers))
+
+
+def joblib_launcher(hydra_context: Any, task_function: Any, config: DictConfig, workers: int) -> Any:
+    """Hydra's joblib launcher with ``workers`` workers for the sweep of ``config``, set up by Hydra."""
+    from hydra.core.plugins import Plugins
+
+    config = copy.deepcopy(config)
+    with open_dict(config):
+        config.hydra.launcher = joblib_launcher_config(workers)
+    return Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function,
+                                                   config=config)
+
+
+class AutoLauncher:
+    """A Hydra launcher's ``launch`` that runs jobs on ``launcher`` (Hydra's basic one: in this process)
+    and hands the rest of the sweep to ``to_workers(workers.count)`` once the jobs left in a launch pay
+    for it (:meth:`Workers.pays`, at the mean wall time of the in-process jobs after the first, which
+    pays the imports). Each launch returns its jobs' results in order, as a launcher does."""
+
+    def __init__(self, launcher: Any, workers: Workers, to_workers: Callable[[int], Any],
+                 after_s: float = PAYS_AFTER_S):
+        self.launcher, self.workers, self.to_workers, self.after_s = launcher, workers, to_workers, after_s
+        self.in_process = 0                       # jobs run in this process so far
+        self.timed_s, self.timed_jobs = 0.0, 0    # those after the first: wall seconds, count
+
+    @property
+    def job_seconds(self) -> float | None:
+        """The mean wall time of the jobs run in this process after its first; None before one."""
+        return self.timed_s / self.timed_jobs if self.timed_jobs else None
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
+        jobs, results = list(job_overrides), []
+        while len(jobs) >= 2 and self.workers is not None and self.job_seconds is None:   # time one first
+            results += self._run(jobs[:1], initial_job_idx + len(results))
+            jobs = jobs[1:]
+        if jobs:
+            self._choose(len(jobs))
+            results += self._run(jobs, initial_job_idx + len(results))
+        return results
+
+    def _run(self, jobs: list, index: int) -> list:
+        timing = self.workers is not None and self.in_process > 0
+        tic = time.perf_counter()
+        results = list(self.launcher.launch(jobs, initial_job_idx=index))
+        if self.workers is not None:
+            self.in_process += len(jobs)
+        if timing:
+            self.timed_s += time.perf_counter() - tic
+            self.timed_jobs += len(jobs)
+        return results
+
+    def _choose(self, jobs_left: int) -> None:
+        if self.workers is None or self.job_seconds is None or not self.workers.pays(self.job_seconds, jobs_left,
+                                                                                    self.after_s):
+            return
+        self.launcher = self.to_workers(self.workers.count)
+        log.info("ablate sweeper: the rest of the sweep runs %d jobs at a time in worker processes (Hydra's joblib "
+                 "launcher, n_jobs=%d: %s); its jobs took %.1f s each on average and %d are left in this look. "
+                 "hydra/launcher=basic keeps them in this process", self.workers.count, self.workers.count,
+                 self.workers.why, self.job_seconds, jobs_left)
+        self.workers = None                       # chosen for good: the workers stay warm for the next looks

@@ -28,7 +28,6 @@ with the same ``hydra.sweep.dir``, walks the same looks and finishes them.
 
 # No `from __future__ import annotations` here: Hydra's plugin scan executes this module without
 # registering it in sys.modules, and @dataclass then cannot resolve string annotations.
-import copy
 import itertools
 import logging
 import os
@@ -46,7 +45,7 @@ from hydra.errors import HydraException
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from ablate.parallel import PAYS_AFTER_S
 
@@ -206,8 +205,6 @@ class AblateSweeper(Sweeper):
         self.launcher: Optional[Launcher] = None
         self.job_idx = 0
         self.returns: list = []
-        self.workers = None       # set in setup(): whether jobs may go to worker processes (ablate.parallel)
-        self.switched = False     # whether they did
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -227,13 +224,15 @@ class AblateSweeper(Sweeper):
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config)
-        from ablate.parallel import sweep_workers
+        if self.workers_after_s is not None:   # an experiment launched alone fills the cores (ablate.parallel)
+            from ablate.parallel import AutoLauncher, joblib_launcher, sweep_workers
 
-        self.task_function = task_function
-        self.workers = sweep_workers(config) if self.workers_after_s is not None else None
-        self.timed_s, self.timed_jobs = 0.0, 0    # the in-process jobs after the first: wall seconds, count
-        self.in_process = 0                       # jobs run in this process so far
-        log.debug("ablate sweeper: worker processes: %s", self.workers)
+            workers = sweep_workers(config)
+            log.debug("ablate sweeper: worker processes: %s", workers)
+            if workers.allowed:
+                self.launcher = AutoLauncher(
+                    self.launcher, workers, lambda n: joblib_launcher(hydra_context, task_function, config, n),
+                    self.workers_after_s)
 
     # -- composing and checking ------------------------------------------------------------------
 
@@ -255,56 +254,11 @@ class AblateSweeper(Sweeper):
 
     def launch(self, jobs: Sequence[Sequence[str]]) -> None:
         for batch in batches(jobs, self.max_batch_size):
-            batch = list(batch)
-            # time an in-process job after the first (which pays the imports) before choosing workers
-            while len(batch) >= 2 and self._sampling():
-                self._launch(batch[:1])
-                batch = batch[1:]
-            if batch:
-                self._choose_launcher(len(batch))
-                self._launch(batch)
-
-    def _launch(self, batch: Sequence[Sequence[str]]) -> None:
-        after_imports = self.in_process > 0     # this process's first job pays torch's and Lightning's imports
-        tic = time.perf_counter()
-        results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
-        for r in results:
-            _ = r.return_value  # re-raises a job's exception, as the basic sweeper does
-        if not self.switched:
-            self.in_process += len(batch)
-            if after_imports:
-                self.timed_s += time.perf_counter() - tic
-                self.timed_jobs += len(batch)
-        self.job_idx += len(batch)
-        self.returns.append(results)
-
-    @property
-    def job_seconds(self) -> Optional[float]:
-        """The mean wall time of the jobs run in this process after its first; None before one."""
-        return self.timed_s / self.timed_jobs if self.timed_jobs else None
-
-    def _sampling(self) -> bool:
-        """Whether the next job runs in this process to time it (workers allowed, none timed yet)."""
-        return self.workers is not None and self.workers.allowed and self.job_seconds is None
-
-    def _choose_launcher(self, jobs_left: int) -> None:
-        """Hand the rest of the sweep to ``workers.count`` joblib workers once ``jobs_left`` jobs of
-        the in-process jobs' mean length pay for their start (:func:`ablate.parallel.Workers.pays`)."""
-        from hydra.core.plugins import Plugins
-
-        if self.workers is not None and self.job_seconds is not None and self.workers.pays(self.job_seconds, jobs_left, self.workers_after_s):
-            from ablate.parallel import joblib_launcher_config
-
-            config = copy.deepcopy(self.config)
-            with open_dict(config):
-                config.hydra.launcher = joblib_launcher_config(self.workers.count)
-            self.launcher = Plugins.instance().instantiate_launcher(
-                hydra_context=self.hydra_context, task_function=self.task_function, config=config)
-            log.info("ablate sweeper: the rest of the sweep runs %d jobs at a time in worker processes "
-                     "(Hydra's joblib launcher, n_jobs=%d: %s); its jobs took %.1f s each on average and %d are left in this look. "
-                     "hydra/launcher=basic keeps them in this process", self.workers.count, self.workers.count,
-                     self.workers.why, self.job_seconds, jobs_left)
-            self.workers, self.switched = None, True
+            results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
+            for r in results:
+                _ = r.return_value  # re-raises a job's exception, as the basic sweeper does
+            self.job_idx += len(batch)
+            self.returns.append(results)
 
     def sweep(self, arguments: List[str]) -> Any:
         if self.delegate is not None:
